@@ -1,0 +1,1 @@
+"""nextbest decisioning core: formulas, flows, scoring and the store."""

@@ -1,0 +1,296 @@
+"""Catalog documents: the validated, human-readable shape of every catalog entity.
+
+The same documents are the sample pack's YAML files, the store's rows and (later) the API's
+request and response bodies. Field names are camelCase, as the API speaks them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+Status = Literal["draft", "active", "paused", "archived"]
+ChannelType = Literal[
+    "email", "push", "sms", "in_app", "web", "webhook", "whatsapp", "direct_mail", "social"
+]
+Scope = Literal[
+    "global", "category", "subcategory", "offer", "creative", "channel", "placement", "segment"
+]
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+    )
+
+    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class CustomField(Document):
+    id: None = None
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    label: str | None = None
+    type: Literal["text", "number", "select", "boolean", "date", "computed"] = "text"
+    required: bool = False
+    options: list[str] | None = None
+    formula: str | None = Field(default=None, max_length=8192)
+    output_type: Literal["number", "text", "decimal"] | None = None
+
+    @model_validator(mode="after")
+    def _computed_needs_formula(self) -> CustomField:
+        if self.type == "computed" and not self.formula:
+            raise ValueError("a computed field needs a formula")
+        return self
+
+
+class Category(Document):
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    icon: str = ""
+    color: str = "blue"
+    status: Status = "active"
+    ordinal: int = Field(default=0, ge=0)
+    custom_fields: list[CustomField] = Field(default_factory=list, max_length=500)
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _unique_field_names(cls, fields: list[CustomField]) -> list[CustomField]:
+        names = [f.name for f in fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"custom field names must be unique: {', '.join(dupes)}")
+        return fields
+
+
+class SubCategory(Document):
+    name: str = Field(min_length=1, max_length=255)
+    category_id: str
+    description: str = ""
+    status: Status = "active"
+    custom_fields: list[CustomField] = Field(default_factory=list, max_length=500)
+
+
+class Schedule(Document):
+    id: None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Schedule:
+        if self.start_date and self.end_date and self.end_date <= self.start_date:
+            raise ValueError("endDate must be after startDate")
+        return self
+
+
+class Budget(Document):
+    id: None = None
+    daily_cap_cents: int | None = Field(default=None, ge=0)
+    lifetime_cap_cents: int | None = Field(default=None, ge=0)
+
+
+class Inventory(Document):
+    id: None = None
+    total_stock: int | None = Field(default=None, ge=0)
+    remaining_stock: int | None = Field(default=None, ge=0)
+
+
+class PerCustomerCaps(Document):
+    id: None = None
+    daily: int | None = Field(default=None, ge=1)
+    weekly: int | None = Field(default=None, ge=1)
+    monthly: int | None = Field(default=None, ge=1)
+
+
+class FrequencyCaps(Document):
+    id: None = None
+    per_customer: PerCustomerCaps | None = None
+
+
+class Offer(Document):
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    short_desc: str = ""
+    status: Status = "draft"
+    category_id: str | None = None
+    sub_category_id: str | None = None
+    priority: int = Field(default=50, ge=0, le=100)
+    business_value: float | None = None
+    margin: float | None = None
+    revenue_value: float | None = None
+    product_type: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    mandatory: bool = False
+    mandatory_reason: str | None = None
+    mandatory_expires_at: datetime | None = None
+    schedule: Schedule | None = None
+    budget: Budget | None = None
+    inventory: Inventory | None = None
+    frequency_caps: FrequencyCaps | None = None
+    propensity_threshold: float | None = Field(default=None, ge=0, le=1)
+    custom_fields: dict[str, str | float | int | bool | None] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Placement(Document):
+    name: str = Field(min_length=1, max_length=255)
+    channel_id: str
+    slot_type: str = "default"
+    max_slots: int = Field(default=1, ge=1, le=50)
+
+
+class Channel(Document):
+    name: str = Field(min_length=1, max_length=255)
+    channel_type: ChannelType = "email"
+    status: Status = "draft"
+    description: str = ""
+    delivery_mode: Literal["api", "file", "integration", "manual"] = "api"
+    impression_mode: Literal["explicit", "implicit"] = "explicit"
+    coupling_mode: Literal["partial", "atomic"] = "partial"
+
+
+class PersonalizationMapping(Document):
+    id: None = None
+    variable: str = Field(min_length=1, max_length=100)
+    source: str = Field(min_length=1, max_length=255)
+    fallback: str | float | int | bool | None = None
+
+
+class Creative(Document):
+    name: str = Field(min_length=1, max_length=255)
+    offer_id: str
+    channel_id: str
+    placement_id: str | None = None
+    status: Status = "draft"
+    template_type: Literal[
+        "email_html", "email_text", "push_notification", "sms_text", "in_app_banner",
+        "in_app_modal", "in_app_card", "web_banner", "web_overlay", "webhook_payload",
+        "whatsapp_template", "social_post",
+    ] = "email_html"
+    content: dict[str, str] = Field(default_factory=dict)
+    personalization: list[PersonalizationMapping] = Field(default_factory=list, max_length=500)
+    weight: int = Field(default=100, ge=0, le=100)
+    ab_test_variant: str | None = None
+
+
+class OutcomeType(Document):
+    id: None = None
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    classification: Literal["positive", "negative", "neutral"]
+    category: Literal["impression", "response"] = "response"
+    is_system: bool = False
+
+
+SYSTEM_OUTCOME_TYPES: tuple[tuple[str, str, str], ...] = (
+    ("impression", "neutral", "impression"),
+    ("click", "positive", "response"),
+    ("conversion", "positive", "response"),
+    ("not_interested", "negative", "response"),
+    ("opt_out", "negative", "response"),
+    ("defer", "neutral", "response"),
+    ("dismiss", "negative", "response"),
+    ("share", "positive", "response"),
+    ("save", "positive", "response"),
+    ("complaint", "negative", "response"),
+)
+
+
+class ScopeAssignment(Document):
+    id: None = None
+    scope: Scope
+    scope_id: str | None = None
+
+
+class QualificationRule(Document):
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    status: Status = "active"
+    scope: Scope = "global"
+    scope_id: str | None = None
+    scopes: list[ScopeAssignment] = Field(default_factory=list)
+    rule_type: Literal[
+        "segment_required", "attribute_condition", "propensity_threshold", "recency_check",
+        "metric_condition",
+    ]
+    config: dict[str, Any]
+    priority: int = Field(default=50, ge=0, le=100)
+    stage: Literal["eligibility", "fit", "match", "ranking"] | None = None
+
+    @model_validator(mode="after")
+    def _scope_id(self) -> QualificationRule:
+        _check_scope_id(self.scope, self.scope_id)
+        return self
+
+
+class ContactPolicy(Document):
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    status: Status = "active"
+    scope: Literal["global", "offer", "creative", "channel", "category", "subcategory"] = "offer"
+    scope_id: str | None = None
+    scopes: list[ScopeAssignment] = Field(default_factory=list)
+    rule_type: Literal[
+        "frequency_cap", "cooldown", "budget_exhausted", "outcome_based", "segment_exclusion",
+        "time_window", "mutual_exclusion", "cross_channel_cap", "customer_total_cap",
+        "allow_override", "category_suppression", "metric_condition",
+    ]
+    config: dict[str, Any] = Field(default_factory=dict)
+    priority: int = Field(default=50, ge=0, le=100)
+
+
+def _check_scope_id(scope: str, scope_id: str | None) -> None:
+    if scope != "global" and not scope_id:
+        raise ValueError(f"scopeId is required when scope is {scope!r}")
+
+
+class PublishedVersion(Document):
+    id: None = None
+    version: int = Field(ge=1)
+    config: dict[str, Any]
+    published_at: datetime
+    notes: str = ""
+
+
+class DecisionFlow(Document):
+    key: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    status: Status = "draft"
+    auto_assembly: bool = True
+    is_default: bool = False
+    draft_config: dict[str, Any] = Field(
+        default_factory=lambda: {"version": 2, "nodes": [], "flowConfig": {}}
+    )
+    published_versions: list[PublishedVersion] = Field(default_factory=list)
+
+
+class FlowRoute(Document):
+    channel_id: str | None = None
+    placement_id: str | None = None
+    decision_flow_id: str
+    priority: int = Field(default=0, ge=0)
+
+
+ENTITY_MODELS: dict[str, type[Document]] = {
+    "categories": Category,
+    "sub_categories": SubCategory,
+    "offers": Offer,
+    "channels": Channel,
+    "placements": Placement,
+    "creatives": Creative,
+    "outcome_types": OutcomeType,
+    "qualification_rules": QualificationRule,
+    "contact_policies": ContactPolicy,
+    "decision_flows": DecisionFlow,
+    "flow_routes": FlowRoute,
+}
