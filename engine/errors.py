@@ -23,9 +23,11 @@ class NextbestError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.field = field
         if details is None and field is not None:
             details = [{"field": field, "message": message}]
+        if field is None and details:
+            field = details[0].get("field")
+        self.field = field
         self.details = details
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 Status = Literal["draft", "active", "paused", "archived"]
@@ -42,14 +42,15 @@ class CustomField(Document):
     type: Literal["text", "number", "select", "boolean", "date", "computed"] = "text"
     required: bool = False
     options: list[str] | None = None
-    formula: str | None = Field(default=None, max_length=8192)
+    formula: str | None = Field(default=None, max_length=8192, validate_default=True)
     output_type: Literal["number", "text", "decimal"] | None = None
 
-    @model_validator(mode="after")
-    def _computed_needs_formula(self) -> CustomField:
-        if self.type == "computed" and not self.formula:
+    @field_validator("formula")
+    @classmethod
+    def _computed_needs_formula(cls, formula: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type") == "computed" and not formula:
             raise ValueError("a computed field needs a formula")
-        return self
+        return formula
 
 
 class Category(Document):
@@ -84,11 +85,13 @@ class Schedule(Document):
     start_date: datetime | None = None
     end_date: datetime | None = None
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Schedule:
-        if self.start_date and self.end_date and self.end_date <= self.start_date:
+    @field_validator("end_date")
+    @classmethod
+    def _ordered(cls, end: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start_date")
+        if start and end and end <= start:
             raise ValueError("endDate must be after startDate")
-        return self
+        return end
 
 
 class Budget(Document):
@@ -142,6 +145,7 @@ class Offer(Document):
 
 class Placement(Document):
     name: str = Field(min_length=1, max_length=255)
+    description: str = ""
     channel_id: str
     slot_type: str = "default"
     max_slots: int = Field(default=1, ge=1, le=50)
@@ -166,6 +170,7 @@ class PersonalizationMapping(Document):
 
 class Creative(Document):
     name: str = Field(min_length=1, max_length=255)
+    description: str = ""
     offer_id: str
     channel_id: str
     placement_id: str | None = None
@@ -216,7 +221,7 @@ class QualificationRule(Document):
     description: str = ""
     status: Status = "active"
     scope: Scope = "global"
-    scope_id: str | None = None
+    scope_id: str | None = Field(default=None, validate_default=True)
     scopes: list[ScopeAssignment] = Field(default_factory=list)
     rule_type: Literal[
         "segment_required", "attribute_condition", "propensity_threshold", "recency_check",
@@ -226,10 +231,7 @@ class QualificationRule(Document):
     priority: int = Field(default=50, ge=0, le=100)
     stage: Literal["eligibility", "fit", "match", "ranking"] | None = None
 
-    @model_validator(mode="after")
-    def _scope_id(self) -> QualificationRule:
-        _check_scope_id(self.scope, self.scope_id)
-        return self
+    _scope_id = field_validator("scope_id")(classmethod(lambda cls, v, info: _check_scope_id(v, info)))
 
 
 class ContactPolicy(Document):
@@ -237,7 +239,7 @@ class ContactPolicy(Document):
     description: str = ""
     status: Status = "active"
     scope: Literal["global", "offer", "creative", "channel", "category", "subcategory"] = "offer"
-    scope_id: str | None = None
+    scope_id: str | None = Field(default=None, validate_default=True)
     scopes: list[ScopeAssignment] = Field(default_factory=list)
     rule_type: Literal[
         "frequency_cap", "cooldown", "budget_exhausted", "outcome_based", "segment_exclusion",
@@ -247,10 +249,14 @@ class ContactPolicy(Document):
     config: dict[str, Any] = Field(default_factory=dict)
     priority: int = Field(default=50, ge=0, le=100)
 
+    _scope_id = field_validator("scope_id")(classmethod(lambda cls, v, info: _check_scope_id(v, info)))
 
-def _check_scope_id(scope: str, scope_id: str | None) -> None:
-    if scope != "global" and not scope_id:
+
+def _check_scope_id(scope_id: str | None, info: ValidationInfo) -> str | None:
+    scope = info.data.get("scope")
+    if scope is not None and scope != "global" and not scope_id:
         raise ValueError(f"scopeId is required when scope is {scope!r}")
+    return scope_id
 
 
 class PublishedVersion(Document):
@@ -275,6 +281,7 @@ class DecisionFlow(Document):
 
 
 class FlowRoute(Document):
+    description: str = ""
     channel_id: str | None = None
     placement_id: str | None = None
     decision_flow_id: str

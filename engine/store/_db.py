@@ -75,10 +75,12 @@ class Database:
         cur = self.cursor()
         exists = cur.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()
+        ).fetchall()
+        exists = exists[0] if exists else None
         if not exists or not exists[0]:
             return 0
-        row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+        row = cur.execute("SELECT max(version) FROM schema_version").fetchall()
+        row = row[0] if row else None
         return int(row[0] or 0) if row else 0
 
     def migrate(self) -> int:

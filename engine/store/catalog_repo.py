@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pydantic
+from pydantic.alias_generators import to_camel
 
 from engine.catalog.documents import ENTITY_MODELS
 from engine.errors import ConflictError, NotFoundError, ValidationError
@@ -47,7 +48,8 @@ class Page:
 def validation_error(exc: pydantic.ValidationError, label: str) -> ValidationError:
     details = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        loc = ".".join(to_camel(p) if isinstance(p, str) else str(p) for p in err["loc"])
+        loc = loc or "body"
         msg = err["msg"].removeprefix("Value error, ")
         details.append({"field": loc, "message": msg})
     first = details[0]
@@ -108,7 +110,7 @@ class CatalogRepo:
         cur = self.db.cursor()
         total = cur.execute(
             f"SELECT count(*) FROM {self.spec.table} WHERE tenant_id = ?{deleted}", [tenant_id]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         params: list[Any] = [tenant_id]
         after = ""
         if cursor is not None:
@@ -236,7 +238,8 @@ class CatalogRepo:
             f"SELECT id FROM {self.spec.table} WHERE tenant_id = ? AND deleted_at IS NULL "
             f"AND json_extract_string(doc, '$.{field}') = ? AND id IS DISTINCT FROM ?",
             [tenant_id, value, exclude_id],
-        ).fetchone()
+        ).fetchall()
+        row = row[0] if row else None
         if row is not None:
             raise ConflictError(
                 f"{_a(self.spec.label)} with {field} {value!r} already exists ({row[0]})",
@@ -251,7 +254,8 @@ class CatalogRepo:
             found = cur.execute(
                 f"SELECT 1 FROM {table} WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL",
                 [tenant_id, ref],
-            ).fetchone()
+            ).fetchall()
+            found = found[0] if found else None
             if found is None:
                 label = ENTITIES[table].label
                 raise ValidationError(f"{ref_field}: {label} {ref!r} does not exist", field=ref_field)
@@ -262,7 +266,8 @@ class CatalogRepo:
             f"SELECT id, doc, version, created_at, updated_at, deleted_at FROM {self.spec.table} "
             f"WHERE tenant_id = ? AND id = ?{deleted}",
             [tenant_id, entity_id],
-        ).fetchone()
+        ).fetchall()
+        row = row[0] if row else None
         return None if row is None else self._row(row)
 
     def _write(self, cur: Any, tenant_id: str, entity_id: str, doc: dict, version: int) -> None:

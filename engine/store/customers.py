@@ -81,17 +81,14 @@ class Customers:
         if customer_ids is not None:
             where = " WHERE customer_id IN (SELECT unnest(?))"
             params.append(list(customer_ids))
-        frame = pl.from_arrow(
-            self.db.cursor()
-            .execute(f'SELECT * FROM "{table}"{where} ORDER BY customer_id', params)
-            .fetch_arrow_table()
-        )
-        assert isinstance(frame, pl.DataFrame)
+        frame = self.db.cursor().sql(
+            f'SELECT * FROM "{table}"{where} ORDER BY customer_id', params=params
+        ).pl()
         return frame.rename({c: f"customer.{c}" for c in frame.columns if c != "customer_id"})
 
     def count(self, tenant_id: str, schema: str | None = None) -> int:
         table = self._table(tenant_id, schema)
-        return self.db.cursor().execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        return self.db.cursor().execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
 
     def _table(self, tenant_id: str, schema: str | None) -> str:
         schemas = self.schemas(tenant_id)

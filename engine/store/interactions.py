@@ -72,7 +72,7 @@ class Interactions:
     def count(self, tenant_id: str) -> int:
         return self.db.cursor().execute(
             "SELECT count(*) FROM interactions WHERE tenant_id = ?", [tenant_id]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
     def history(
         self,
@@ -95,11 +95,10 @@ class Interactions:
             where.append("ts < ?")
             params.append(_naive(until))
         cols = ", ".join(HISTORY_SCHEMA)
-        table = self.db.cursor().execute(
-            f"SELECT {cols} FROM interactions WHERE {' AND '.join(where)} ORDER BY ts, id", params
-        ).fetch_arrow_table()
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
+        frame = self.db.cursor().sql(
+            f"SELECT {cols} FROM interactions WHERE {' AND '.join(where)} ORDER BY ts, id",
+            params=params,
+        ).pl()
         return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC")).cast(HISTORY_SCHEMA)
 
     def idempotency_keys(self, tenant_id: str | None = None) -> pl.DataFrame:
@@ -108,11 +107,9 @@ class Interactions:
         if tenant_id is not None:
             where += " AND tenant_id = ?"
             params.append(tenant_id)
-        return pl.from_arrow(
-            self.db.cursor().execute(
-                f"SELECT tenant_id, idempotency_key, id FROM interactions WHERE {where}", params
-            ).fetch_arrow_table()
-        )
+        return self.db.cursor().sql(
+            f"SELECT tenant_id, idempotency_key, id FROM interactions WHERE {where}", params=params
+        ).pl()
 
 
 def _naive(ts: datetime) -> datetime:

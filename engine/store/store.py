@@ -89,7 +89,8 @@ class Store:
             return self._versions[tenant_id]
         row = (cur or self.db.cursor()).execute(
             "SELECT max(version) FROM tenant_catalog_versions WHERE tenant_id = ?", [tenant_id]
-        ).fetchone()
+        ).fetchall()
+        row = row[0] if row else None
         return int(row[0] or 0)
 
     def load_catalog(self, tenant_id: str) -> Catalog:

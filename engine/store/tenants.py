@@ -46,7 +46,7 @@ class ApiKey:
 
 
 def require_tenant(cur: Any, tenant_id: str) -> None:
-    if cur.execute("SELECT 1 FROM tenants WHERE id = ?", [tenant_id]).fetchone() is None:
+    if not cur.execute("SELECT 1 FROM tenants WHERE id = ?", [tenant_id]).fetchall():
         raise NotFoundError(f"tenant {tenant_id!r} not found", field="tenantId")
 
 
@@ -63,7 +63,7 @@ class Tenants:
             )
         now = utcnow()
         with self.db.transaction() as cur:
-            if cur.execute("SELECT 1 FROM tenants WHERE id = ?", [tenant_id]).fetchone():
+            if cur.execute("SELECT 1 FROM tenants WHERE id = ?", [tenant_id]).fetchall():
                 raise ConflictError(f"tenant {tenant_id!r} already exists", field="tenantId")
             cur.execute("INSERT INTO tenants VALUES (?, ?, '{}', ?)", [tenant_id, name or tenant_id, now])
             for key, classification, category in SYSTEM_OUTCOME_TYPES:
@@ -86,7 +86,8 @@ class Tenants:
     def get(self, tenant_id: str) -> dict[str, Any]:
         row = self.db.cursor().execute(
             "SELECT id, name, settings, created_at FROM tenants WHERE id = ?", [tenant_id]
-        ).fetchone()
+        ).fetchall()
+        row = row[0] if row else None
         if row is None:
             raise NotFoundError(f"tenant {tenant_id!r} not found", field="tenantId")
         return {"id": row[0], "name": row[1], "settings": orjson.loads(row[2]),
@@ -95,7 +96,7 @@ class Tenants:
     def exists(self, tenant_id: str) -> bool:
         return self.db.cursor().execute(
             "SELECT 1 FROM tenants WHERE id = ?", [tenant_id]
-        ).fetchone() is not None
+        ).fetchall() != []
 
     def list_ids(self) -> list[str]:
         return [r[0] for r in self.db.cursor().execute("SELECT id FROM tenants ORDER BY id").fetchall()]
@@ -154,7 +155,8 @@ class ApiKeys:
             found = cur.execute(
                 "SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
                 [tenant_id, key_id],
-            ).fetchone()
+            ).fetchall()
+            found = found[0] if found else None
             if found is None:
                 raise NotFoundError(f"API key {key_id!r} not found", field="id")
             cur.execute(

@@ -30,7 +30,8 @@ class Traces:
     def get(self, tenant_id: str, trace_id: str) -> dict[str, Any]:
         row = self.db.cursor().execute(
             "SELECT doc FROM decision_traces WHERE tenant_id = ? AND id = ?", [tenant_id, trace_id]
-        ).fetchone()
+        ).fetchall()
+        row = row[0] if row else None
         if row is None:
             raise NotFoundError(f"decision trace {trace_id!r} not found", field="id")
         return orjson.loads(row[0])
@@ -43,7 +44,7 @@ class Traces:
             where += " AND customer_id = ?"
             params.append(customer_id)
         cur = self.db.cursor()
-        total = cur.execute(f"SELECT count(*) FROM decision_traces WHERE {where}", params).fetchone()[0]
+        total = cur.execute(f"SELECT count(*) FROM decision_traces WHERE {where}", params).fetchall()[0][0]
         rows = cur.execute(
             f"SELECT doc FROM decision_traces WHERE {where} ORDER BY created_at DESC, id DESC "
             "LIMIT ? OFFSET ?",

@@ -1,0 +1,172 @@
+"""The ``nextbest`` command line: a thin layer over store and pipeline functions."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.errors import NextbestError, ValidationError
+from engine.settings import Settings
+from engine.store import Store
+
+app = typer.Typer(
+    help="nextbest: next-best-action decisioning on an embedded DuckDB file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tenants_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+seed_app = typer.Typer(help="Load sample data packs.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+app.add_typer(seed_app, name="seed")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def open_store(settings: Settings | None = None) -> Store:
+    settings = settings or Settings()
+    pepper = settings.api_key_pepper.get_secret_value() if settings.api_key_pepper else None
+    return Store(settings.database_path, pepper=pepper)
+
+
+TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")]
+
+
+@app.command()
+def init() -> None:
+    """Create the database file (or migrate it to the current schema)."""
+    settings = Settings()
+    store = open_store(settings)
+    out.print(f"database ready: [bold]{settings.database_path}[/] "
+              f"(schema version {store.db.schema_version()})")
+    store.close()
+
+
+@tenants_app.command("create")
+def tenants_create(
+    tenant_id: Annotated[str, typer.Argument(help="Tenant id (letters, digits, '_' or '-').")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Create a tenant (with the 10 system outcome types)."""
+    store = open_store()
+    tenant = store.tenants.create(tenant_id, name=name)
+    out.print(f"tenant created: [bold]{tenant['id']}[/]")
+    store.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: TenantOpt,
+    name: Annotated[str | None, typer.Option(help="Key name.")] = None,
+    expires_at: Annotated[
+        str | None, typer.Option("--expires-at", help="ISO-8601 expiry (UTC).")
+    ] = None,
+) -> None:
+    """Mint an API key. The raw key is printed once and never stored."""
+    expiry = None
+    if expires_at is not None:
+        try:
+            expiry = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(f"--expires-at {expires_at!r} is not an ISO-8601 time",
+                                  field="expiresAt") from None
+        if expiry.tzinfo is not None:
+            expiry = expiry.astimezone(tz=None).replace(tzinfo=None)
+    store = open_store()
+    record, raw = store.api_keys.create(tenant, name=name, expires_at=expiry)
+    store.close()
+    out.print(f"API key [bold]{record.name}[/] ({record.id}) for tenant {tenant}:")
+    print(raw)
+    err.print("Store it now: it cannot be shown again.")
+
+
+@seed_app.command("starbucks")
+def seed_starbucks_cmd(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")] = "demo",
+    customers: Annotated[int, typer.Option(min=1, help="Customers to generate.")] = 1000,
+    force: Annotated[bool, typer.Option(help="Replace data already loaded.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed of the generators.")] = 42,
+) -> None:
+    """Load the Starbucks sample pack into a tenant."""
+    from pipelines.seed import seed_starbucks
+
+    store = open_store()
+    with out.status(f"loading the Starbucks pack into tenant {tenant!r}..."):
+        seed_starbucks(store, tenant, customers=customers, force=force, seed=seed)
+    print_summary(store, tenant)
+    store.close()
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=1, help="Customers to generate.")] = 1000,
+) -> None:
+    """Build the embedded database, load the Starbucks pack into tenant 'demo', summarize it."""
+    from pipelines.seed import loaded_packs, seed_starbucks
+
+    settings = Settings()
+    store = open_store(settings)
+    if loaded_packs(store, "demo"):
+        out.print("The Starbucks pack is already loaded in tenant [bold]demo[/].")
+    else:
+        with out.status("loading the Starbucks pack into tenant 'demo'..."):
+            seed_starbucks(store, "demo", customers=customers)
+    out.print(f"database: [bold]{settings.database_path}[/]")
+    print_summary(store, "demo")
+    store.close()
+
+
+def print_summary(store: Store, tenant_id: str) -> None:
+    from pipelines.seed import pack_summary
+
+    summary = pack_summary(store, tenant_id)
+    counts = Table(title=f"Tenant {tenant_id} — catalog version {summary['catalogVersion']}")
+    counts.add_column("entity")
+    counts.add_column("count", justify="right")
+    for name, n in summary["counts"].items():
+        counts.add_row(name.replace("_", " "), str(n))
+    counts.add_row("customers", f"{summary['customers']:,}")
+    out.print(counts)
+
+    offers = Table(title="Offers")
+    for col, justify in (("offer", "left"), ("category", "left"), ("priority", "right"),
+                         ("status", "left"), ("creatives", "right")):
+        offers.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, category, priority, status, n in summary["offers"]:
+        offers.add_row(name, category or "", str(priority), status, str(n or 0))
+    out.print(offers)
+
+    log = Table(title="Interaction history")
+    log.add_column("outcome")
+    log.add_column("rows", justify="right")
+    for outcome, n in summary["interactions"]:
+        log.add_row(outcome, f"{n:,}")
+    out.print(log)
+
+    flows = Table(title="Decision flows")
+    for col in ("key", "status", "published versions"):
+        flows.add_column(col)
+    for key, status, versions in summary["flows"]:
+        flows.add_row(key, status, str(versions))
+    out.print(flows)
+
+
+def main() -> None:
+    """Console entry point: domain errors are one clear line and a non-zero exit."""
+    try:
+        app()
+    except NextbestError as exc:
+        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
