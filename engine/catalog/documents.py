@@ -288,7 +288,93 @@ class FlowRoute(Document):
     priority: int = Field(default=0, ge=0)
 
 
+class FilterCondition(Document):
+    """A leaf ``{field, operator, value}`` or a group ``{and: [...]}`` / ``{or: [...]}``."""
+
+    id: None = None
+    field: str | None = Field(default=None, min_length=1, max_length=100)
+    operator: Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains"] | None = None
+    value: Any = None
+    and_: list[FilterCondition] | None = Field(default=None, alias="and", max_length=50)
+    or_: list[FilterCondition] | None = Field(default=None, alias="or", max_length=50)
+
+    @field_validator("or_")
+    @classmethod
+    def _one_shape(cls, or_: list | None, info: ValidationInfo) -> list | None:
+        leaf = info.data.get("field") is not None or info.data.get("operator") is not None
+        groups = (info.data.get("and_") is not None) + (or_ is not None)
+        if leaf and groups or groups > 1 or not leaf and not groups:
+            raise ValueError("a condition is either {field, operator, value} or {and|or: [...]}")
+        if leaf and (info.data.get("field") is None or info.data.get("operator") is None):
+            raise ValueError("a condition needs both field and operator")
+        return or_
+
+
+class BehavioralMetric(Document):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    description: str = Field(default="", max_length=500)
+    aggregate_function: Literal["count", "sum", "avg", "min", "max", "ratio"]
+    # an outcome key (click, impression, ...) or a summary counter (impressions, positive,
+    # negative, neutral, converts, totalValue)
+    source_field: str = Field(min_length=1, max_length=64)
+    denominator_field: str | None = Field(default=None, min_length=1, max_length=64)
+    window_days: int | None = Field(default=None, ge=1, le=365)
+    group_by_dimensions: list[Literal["offerId", "channelId", "creativeId", "outcomeType"]] = Field(
+        default_factory=list, max_length=2
+    )
+    filter_conditions: FilterCondition | None = None
+    compute_mode: Literal["realtime", "batch"] = "batch"
+    batch_interval_min: int = Field(default=60, ge=5, le=1440)
+    status: Literal["active", "paused", "archived"] = Field(default="active", validate_default=True)
+
+    @field_validator("status")
+    @classmethod
+    def _realtime_aggregates(cls, status: str, info: ValidationInfo) -> str:
+        agg, mode = info.data.get("aggregate_function"), info.data.get("compute_mode")
+        if mode == "realtime" and agg not in (None, "count", "sum"):
+            raise ValueError("realtime metrics support only count and sum")
+        if agg == "ratio" and not info.data.get("denominator_field"):
+            raise ValueError("a ratio metric needs denominatorField")
+        return status
+
+
+class ExperimentVariant(Document):
+    id: None = None
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = ""
+    traffic_percent: float = Field(ge=0, le=100)
+    is_control: bool = False
+    decision_flow_id: str | None = None
+    creative_weights: dict[str, int] = Field(default_factory=dict)
+
+
+class Experiment(Document):
+    key: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    status: Literal["draft", "active", "paused", "completed"] = "draft"
+    variants: list[ExperimentVariant] = Field(min_length=2, max_length=20)
+    holdout_percent: float = Field(default=0, ge=0, lt=100)
+    conversion_outcomes: list[str] = Field(default_factory=lambda: ["conversion"], min_length=1)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+
+    @field_validator("variants")
+    @classmethod
+    def _split(cls, variants: list[ExperimentVariant]) -> list[ExperimentVariant]:
+        total = sum(v.traffic_percent for v in variants)
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"variant traffic percentages must sum to 100 (got {total:g})")
+        keys = [v.key for v in variants]
+        if len(set(keys)) != len(keys):
+            raise ValueError("variant keys must be unique")
+        if sum(v.is_control for v in variants) > 1:
+            raise ValueError("at most one variant can be the control")
+        return variants
+
+
 ENTITY_MODELS: dict[str, type[Document]] = {
+    "behavioral_metrics": BehavioralMetric,
+    "experiments": Experiment,
     "categories": Category,
     "sub_categories": SubCategory,
     "offers": Offer,

@@ -41,6 +41,8 @@ ENTITIES: dict[str, EntitySpec] = {
         EntitySpec("qualification_rules", "qr", "qualification rule"),
         EntitySpec("contact_policies", "cp", "contact policy"),
         EntitySpec("decision_flows", "flow", "decision flow", unique="key"),
+        EntitySpec("behavioral_metrics", "met", "behavioral metric"),
+        EntitySpec("experiments", "exp", "experiment", unique="key"),
         EntitySpec(
             "flow_routes",
             "route",

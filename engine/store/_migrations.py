@@ -109,4 +109,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
+MIGRATIONS += (
+    (
+        _catalog_table("behavioral_metrics"),
+        _catalog_table("experiments"),
+        """
+        CREATE TABLE metric_values (
+            tenant_id VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            group_key VARCHAR,
+            value DOUBLE,
+            as_of TIMESTAMP NOT NULL
+        )""",
+        "ALTER TABLE interactions ADD COLUMN experiment_key VARCHAR",
+        "ALTER TABLE interactions ADD COLUMN variant VARCHAR",
+    ),
+)
+CATALOG_TABLES += ("behavioral_metrics", "experiments")
+
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -29,6 +29,8 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
     "value": pl.Float64(),
     "context": pl.String(),
     "idempotency_key": pl.String(),
+    "experiment_key": pl.String(),
+    "variant": pl.String(),
 }
 _COLUMNS = ", ".join(LOG_SCHEMA)
 

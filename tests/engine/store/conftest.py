@@ -63,6 +63,18 @@ def seed_entity(store: Store, tenant: str, entity: str, n: int = 0) -> dict[str,
     if entity == "flow_routes":
         flow = seed_entity(store, tenant, "decision_flows", n)
         return store.flow_routes.create(tenant, {"decisionFlowId": flow["id"]})
+    if entity == "behavioral_metrics":
+        return store.behavioral_metrics.create(
+            tenant, {"name": f"clicks_{n}", "aggregateFunction": "count", "sourceField": "click",
+                     "windowDays": 7}
+        )
+    if entity == "experiments":
+        return store.experiments.create(
+            tenant,
+            {"key": f"exp-{n}", "name": f"Experiment {suffix}", "variants": [
+                {"key": "control", "trafficPercent": 50, "isControl": True},
+                {"key": "variant_a", "trafficPercent": 50}]},
+        )
     raise AssertionError(entity)
 
 

@@ -1,0 +1,155 @@
+"""Reads and writes of the realtime serving layer.
+
+The API keeps per-tenant working sets in memory (customers, recent history, seen idempotency
+keys, recent recommendations) and group-commits its writes. These are the store operations it
+needs: bulk loads at start, a cold-path lookup, and one transaction per write batch that
+spans tenants and carries decision traces alongside the log rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import polars as pl
+import pyarrow as pa
+
+from engine.catalog.snapshot import HISTORY_SCHEMA
+from engine.store._db import utcnow
+from engine.store.store import Store
+
+# The columns of one group-committed log batch, in row-tuple order. Named explicitly in the
+# INSERT, so log columns added later (experiment_key, ...) are simply null for these rows.
+BATCH_COLUMNS: tuple[str, ...] = (
+    "tenant_id", "id", "customer_id", "offer_id", "creative_id", "channel_id", "placement_id",
+    "category_id", "recommendation_id", "rank", "outcome", "classification", "direction", "ts",
+    "value", "context", "idempotency_key",
+)
+_LOG_COLUMNS = ", ".join(BATCH_COLUMNS)
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "rank": pa.int32(),
+    "ts": pa.timestamp("us"),
+    "value": pa.float64(),
+}
+BATCH_ARROW_SCHEMA = pa.schema(
+    [(name, _ARROW_TYPES.get(name, pa.string())) for name in BATCH_COLUMNS]
+)
+
+RECOMMENDATION_COLUMNS = (
+    "recommendation_id", "rank", "offer_id", "creative_id", "channel_id", "placement_id",
+    "category_id",
+)
+
+
+def log_batch(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
+    """Rows in ``BATCH_COLUMNS`` order (naive-UTC ``ts``, ``context`` as JSON text) as Arrow."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in BATCH_COLUMNS]
+    return pa.table(
+        [pa.array(col, type=field.type) for col, field in zip(columns, BATCH_ARROW_SCHEMA,
+                                                               strict=True)],
+        schema=BATCH_ARROW_SCHEMA,
+    )
+
+
+def commit_batch(
+    store: Store, log: pa.Table, traces: Sequence[tuple[str, dict[str, Any]]] = ()
+) -> None:
+    """Append log rows of any tenants and save decision traces in ONE transaction.
+
+    Durable when this returns. ``traces`` are ``(tenant_id, trace)`` pairs; each trace needs
+    ``id`` and ``customerId`` (``decisionFlowKey`` optional).
+    """
+    if log.num_rows == 0 and not traces:
+        return
+    with store.db.transaction() as cur:
+        if log.num_rows:
+            cur.register("_serving_batch", log)
+            try:
+                cur.execute(
+                    f"INSERT INTO interactions ({_LOG_COLUMNS}) "
+                    f"SELECT {_LOG_COLUMNS} FROM _serving_batch"
+                )
+            finally:
+                cur.unregister("_serving_batch")
+        if traces:
+            now = utcnow()
+            table = pa.table(
+                {
+                    "tenant_id": [t for t, _ in traces],
+                    "id": [d["id"] for _, d in traces],
+                    "customer_id": [d["customerId"] for _, d in traces],
+                    "flow_key": [d.get("decisionFlowKey") for _, d in traces],
+                    "created_at": pa.array([now] * len(traces), type=pa.timestamp("us")),
+                    "doc": [orjson.dumps(d).decode() for _, d in traces],
+                }
+            )
+            cur.register("_serving_traces", table)
+            try:
+                cur.execute(
+                    "INSERT INTO decision_traces (tenant_id, id, customer_id, flow_key, "
+                    "created_at, doc) SELECT * FROM _serving_traces"
+                )
+            finally:
+                cur.unregister("_serving_traces")
+
+
+def idempotency_records(store: Store, tenant_id: str) -> pl.DataFrame:
+    """Every logged idempotency key of a tenant with what its respond returned."""
+    return store.db.cursor().sql(
+        "SELECT idempotency_key, id, outcome, classification, offer_id FROM interactions "
+        "WHERE tenant_id = ? AND idempotency_key IS NOT NULL",
+        params=[tenant_id],
+    ).pl()
+
+
+def recent_history(store: Store, tenant_id: str, since: datetime) -> pl.DataFrame:
+    """The tenant's interactions since ``since`` as ``HISTORY_SCHEMA``, sorted by customer."""
+    frame = store.interactions.history(tenant_id, since=since)
+    return frame.sort("customer_id", "ts", maintain_order=True).cast(HISTORY_SCHEMA)
+
+
+def recent_recommendations(store: Store, tenant_id: str, limit: int) -> pl.DataFrame:
+    """Rows of the tenant's ``limit`` newest recommendations (``RECOMMENDATION_COLUMNS``)."""
+    cols = ", ".join(RECOMMENDATION_COLUMNS)
+    return store.db.cursor().sql(
+        f"SELECT {cols} FROM interactions WHERE tenant_id = ? AND outcome = 'recommendation' "
+        "AND recommendation_id IN (SELECT recommendation_id FROM interactions "
+        "WHERE tenant_id = ? AND outcome = 'recommendation' AND rank = 1 "
+        "ORDER BY ts DESC LIMIT ?) ORDER BY recommendation_id, rank",
+        params=[tenant_id, tenant_id, limit],
+    ).pl()
+
+
+def find_recommendation(store: Store, tenant_id: str, recommendation_id: str) -> pl.DataFrame:
+    """The decision rows of one recommendation (cold path: not in the serving cache)."""
+    cols = ", ".join(RECOMMENDATION_COLUMNS)
+    return store.db.cursor().sql(
+        f"SELECT {cols} FROM interactions WHERE tenant_id = ? AND recommendation_id = ? "
+        "AND outcome = 'recommendation' ORDER BY rank",
+        params=[tenant_id, recommendation_id],
+    ).pl()
+
+
+def customer_frame(store: Store, tenant_id: str) -> pl.DataFrame:
+    """Every customer row of the tenant's first customer schema (``customer_id`` +
+    ``customer.*``); an empty ``customer_id`` frame when the tenant has no customer data."""
+    if not store.customers.schemas(tenant_id):
+        return pl.DataFrame(schema={"customer_id": pl.String()})
+    return store.customers.fetch(tenant_id)
+
+
+__all__ = [
+    "BATCH_ARROW_SCHEMA",
+    "BATCH_COLUMNS",
+    "RECOMMENDATION_COLUMNS",
+    "commit_batch",
+    "customer_frame",
+    "find_recommendation",
+    "idempotency_records",
+    "log_batch",
+    "recent_history",
+    "recent_recommendations",
+]
