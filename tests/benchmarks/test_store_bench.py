@@ -99,17 +99,19 @@ def test_generate_and_load_a_million_customers(tmp_path: Path) -> None:
     base = run_phase("baseline", tmp_path)
     snap = run_phase("snapshot", tmp_path, n=100)
     rows = [
-        ("generate 1M customers", load["generate_customers_s"], base["generate_customers_s"]),
-        (f"generate {load['history_rows']:,} interactions", load["generate_history_s"],
-         base["generate_history_s"]),
+        ("generate 1M customers", load["generate_customers_s"], None),
+        (f"generate {load['history_rows']:,} interactions", load["generate_history_s"], None),
         ("load customers into the store", load["load_customers_s"], base["load_customers_s"]),
         ("append interactions to the log", load["load_history_s"], base["load_history_s"]),
         ("catalog snapshot (cold vs cached)", snap["snapshot_cold_s"], snap["snapshot_cached_s"]),
     ]
     print()
-    print(f"{'phase':<40}{'nextbest s':>12}{'baseline s':>12}{'ratio':>8}")
+    print(f"{'phase':<40}{'nextbest s':>12}{'baseline s':>14}{'ratio':>12}")
     for name, ours, baseline in rows:
-        print(f"{name:<40}{ours:>12.4f}{baseline:>12.6f}{ours / baseline:>8.2f}")
+        if baseline is None:
+            print(f"{name:<40}{ours:>12.4f}{'-':>14}{'-':>12}")
+        else:
+            print(f"{name:<40}{ours:>12.4f}{baseline:>14.7f}{ours / baseline:>12.1f}")
     print(f"peak RSS: load {load['peak_rss_mb']:.0f} MiB, bare DuckDB {base['peak_rss_mb']:.0f} MiB,"
           f" snapshot {snap['peak_rss_mb']:.0f} MiB")
     print("baselines: generation = same generator in the baseline process; load = bare DuckDB "
