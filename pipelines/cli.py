@@ -159,6 +159,68 @@ def print_summary(store: Store, tenant_id: str) -> None:
     out.print(flows)
 
 
+@app.command()
+def serve(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the Starbucks pack into tenant 'demo' first.")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="Address to bind (NEXTBEST_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (NEXTBEST_PORT).")] = None,
+    customers: Annotated[
+        int, typer.Option(min=1, help="Customers to generate for --demo.")
+    ] = 1000,
+) -> None:
+    """Serve the Recommend/Respond API (one process; threads for decisions and writes)."""
+    import uvicorn
+
+    from api import create_app
+
+    settings = Settings()
+    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    if demo:
+        _prepare_demo(settings, customers)
+    out.print(f"serving on [bold]http://{settings.host}:{settings.port}[/] "
+              f"(docs at /docs, database {settings.database_path})")
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
+        http="httptools", ws="none", lifespan="on", workers=1, log_level="warning",
+        access_log=False,
+    )
+
+
+def _prepare_demo(settings: Settings, customers: int) -> None:
+    """Starbucks pack in tenant 'demo' (if not loaded) and an API key; prints curl lines."""
+    from pipelines.seed import loaded_packs, seed_starbucks
+
+    store = open_store(settings)
+    try:
+        if not loaded_packs(store, "demo"):
+            with out.status("loading the Starbucks pack into tenant 'demo'..."):
+                seed_starbucks(store, "demo", customers=customers)
+        fixed = settings.demo_api_key.get_secret_value() if settings.demo_api_key else None
+        if fixed is not None and store.api_keys.verify("demo", fixed) is not None:
+            raw = fixed
+        else:
+            _, raw = store.api_keys.create("demo", name="demo", raw_key=fixed)
+    finally:
+        store.close()
+    base = f"http://{settings.host}:{settings.port}/api/v1"
+    auth = f"-H 'x-tenant-id: demo' -H 'x-api-key: {raw}' -H 'content-type: application/json'"
+    out.print("tenant: [bold]demo[/]")
+    out.print("API key (store it; set NEXTBEST_DEMO_API_KEY to keep it across runs):")
+    print(raw)
+    out.print("Recommend:")
+    print(f"curl -s {base}/recommend {auth} -d '{{\"customerId\": \"SBX-000042\", "
+          f"\"decisionFlowKey\": \"starbucks-decision-pipeline\", \"channel\": \"web\", "
+          f"\"limit\": 3, \"debug\": true}}'")
+    out.print("Respond (use a recommendationId from the answer above):")
+    print(f"curl -s {base}/respond {auth} -d '{{\"customerId\": \"SBX-000042\", "
+          f"\"recommendationId\": \"<recommendationId>\", \"rank\": 1, "
+          f"\"outcome\": \"click\", \"idempotencyKey\": \"demo-click-1\"}}'")
+
+
 def main() -> None:
     """Console entry point: domain errors are one clear line and a non-zero exit."""
     try:

@@ -64,36 +64,42 @@ def commit_batch(
     """
     if log.num_rows == 0 and not traces:
         return
+    if not traces:  # one statement: its own (auto-committed) transaction
+        with store.db.write_lock:
+            _insert_log(store.db.cursor(), log)
+        return
     with store.db.transaction() as cur:
         if log.num_rows:
-            cur.register("_serving_batch", log)
-            try:
-                cur.execute(
-                    f"INSERT INTO interactions ({_LOG_COLUMNS}) "
-                    f"SELECT {_LOG_COLUMNS} FROM _serving_batch"
-                )
-            finally:
-                cur.unregister("_serving_batch")
-        if traces:
-            now = utcnow()
-            table = pa.table(
-                {
-                    "tenant_id": [t for t, _ in traces],
-                    "id": [d["id"] for _, d in traces],
-                    "customer_id": [d["customerId"] for _, d in traces],
-                    "flow_key": [d.get("decisionFlowKey") for _, d in traces],
-                    "created_at": pa.array([now] * len(traces), type=pa.timestamp("us")),
-                    "doc": [orjson.dumps(d).decode() for _, d in traces],
-                }
+            _insert_log(cur, log)
+        now = utcnow()
+        table = pa.table(
+            {
+                "tenant_id": [t for t, _ in traces],
+                "id": [d["id"] for _, d in traces],
+                "customer_id": [d["customerId"] for _, d in traces],
+                "flow_key": [d.get("decisionFlowKey") for _, d in traces],
+                "created_at": pa.array([now] * len(traces), type=pa.timestamp("us")),
+                "doc": [orjson.dumps(d).decode() for _, d in traces],
+            }
+        )
+        cur.register("_serving_traces", table)
+        try:
+            cur.execute(
+                "INSERT INTO decision_traces (tenant_id, id, customer_id, flow_key, "
+                "created_at, doc) SELECT * FROM _serving_traces"
             )
-            cur.register("_serving_traces", table)
-            try:
-                cur.execute(
-                    "INSERT INTO decision_traces (tenant_id, id, customer_id, flow_key, "
-                    "created_at, doc) SELECT * FROM _serving_traces"
-                )
-            finally:
-                cur.unregister("_serving_traces")
+        finally:
+            cur.unregister("_serving_traces")
+
+
+def _insert_log(cur: Any, log: pa.Table) -> None:
+    cur.register("_serving_batch", log)
+    try:
+        cur.execute(
+            f"INSERT INTO interactions ({_LOG_COLUMNS}) SELECT {_LOG_COLUMNS} FROM _serving_batch"
+        )
+    finally:
+        cur.unregister("_serving_batch")
 
 
 def idempotency_records(store: Store, tenant_id: str) -> pl.DataFrame:

@@ -1,0 +1,76 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` wires the runtime (store, caches, writer, batcher) into a lifespan,
+the error handlers, the serving middleware and the routes. ``clock`` (monotonic seconds)
+drives the rate limiter, so tests can slide its window; ``config`` tunes batching and caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.middleware import ServingMiddleware
+from api.openapi import custom_openapi
+from api.routes import ROUTERS
+from api.runtime import Runtime, ServingConfig
+from api.services import Services
+from engine.settings import Settings, get_settings
+
+MAX_BODY_BYTES = 1_048_576
+
+DESCRIPTION = """\
+Next-best-action decisioning: **Recommend** runs a decision flow for a customer and returns
+ranked, personalized offers; **Respond** records what the customer did with them.
+
+Authenticate every call with `x-tenant-id` plus `x-api-key` (or `Authorization: Bearer`).
+Errors share one envelope: `{"error": {"code", "message", "status", "details"?,
+"recommendationId"}}`; every response carries `x-request-id`. Requests are limited per tenant
+with a sliding one-minute window (`X-RateLimit-*` headers, `429` + `Retry-After`).
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
+    config: ServingConfig | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = Runtime(settings, clock=clock, config=config)
+    services = Services.build(runtime)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(runtime.open)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(services.recommender.close)
+            await asyncio.to_thread(runtime.close)
+
+    app = FastAPI(
+        title="nextbest",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(ServingMiddleware, max_body_bytes=MAX_BODY_BYTES)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        return custom_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,275 @@
+"""The serving working set: per tenant, what a request reads, held in memory.
+
+Loaded from the store when the app starts (or when a tenant is first seen) and kept in step
+with every group commit, so the request path never queries DuckDB:
+
+- ``CustomerIndex``: the customer rows (``customer_id`` + ``customer.*``) and a dict from id
+  to row number; a batch of requests gathers its customers in one ``take``.
+- ``HistoryIndex``: the recent interaction history (``HISTORY_SCHEMA``, a trailing window,
+  90 days by default; without the ``recommendation`` decision records, which no node reads)
+  as a base frame sorted by customer with row offsets, plus a delta frame of everything
+  committed since; merged into the base when the delta grows.
+- ``Recommendations``: the decision rows of recent recommendations by id (bounded, oldest
+  evicted; a miss falls back to the store), so Respond resolves ``recommendationId + rank``.
+- ``Idempotency``: every seen idempotency key with what its Respond returned, plus the keys
+  whose write is in flight (so concurrent duplicates wait for the first one).
+
+DuckDB remains the durable truth; everything here can be rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from engine.catalog.snapshot import HISTORY_SCHEMA
+from engine.store import serving
+
+_HISTORY_COLUMNS = tuple(HISTORY_SCHEMA)
+
+
+class CustomerIndex:
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+        ids = frame.get_column("customer_id").cast(pl.String).to_list()
+        self._rows = {cid: i for i, cid in enumerate(ids)}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def frame_for(self, ids: Iterable[str]) -> pl.DataFrame:
+        """The rows of the known ids among ``ids`` (unknown customers are simply absent)."""
+        rows = self._rows
+        idx = [rows[i] for i in dict.fromkeys(ids) if i in rows]
+        return self.frame[idx] if idx else self.frame.clear()
+
+
+_ARROW_HISTORY = pa.schema(
+    [(n, pa.timestamp("us") if n == "ts" else pa.float64() if n == "value" else pa.string())
+     for n in _HISTORY_COLUMNS]
+)
+
+
+def rows_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
+    """History rows (``HISTORY_SCHEMA`` order, naive-UTC ``ts``) as a ``HISTORY_SCHEMA`` frame."""
+    columns = list(zip(*rows, strict=True))
+    table = pa.table(
+        [pa.array(col, type=f.type) for col, f in zip(columns, _ARROW_HISTORY, strict=True)],
+        schema=_ARROW_HISTORY,
+    )
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+
+
+class HistoryIndex:
+    """Recent history: a base frame sorted by customer with row offsets, a delta frame of
+    later commits, and the rows committed since the last read (plain tuples, turned into a
+    frame only when a decision needs them: the writer thread stays cheap)."""
+
+    def __init__(self, frame: pl.DataFrame, *, window: timedelta) -> None:
+        self.window = window
+        self._lock = threading.Lock()  # guards the references below (held briefly)
+        self._read_lock = threading.Lock()  # one reader folds pending rows at a time
+        self._compacting = False
+        self._base, self._offsets = self._index(frame)
+        self._delta = pl.DataFrame(schema=HISTORY_SCHEMA)
+        self._pending: list[tuple[Any, ...]] = []
+
+    @staticmethod
+    def _index(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, tuple[int, int]]]:
+        base = frame.select(_HISTORY_COLUMNS).sort("customer_id", "ts", maintain_order=True)
+        if base.height == 0:
+            return base, {}
+        runs = (
+            base.with_row_index("_i")
+            .group_by("customer_id", maintain_order=True)
+            .agg(pl.col("_i").first().alias("start"), pl.len().alias("n"))
+        )
+        offsets = dict(
+            zip(
+                runs.get_column("customer_id").to_list(),
+                zip(runs.get_column("start").to_list(), runs.get_column("n").to_list(),
+                    strict=True),
+                strict=True,
+            )
+        )
+        return base, offsets
+
+    @property
+    def height(self) -> int:
+        return self._base.height + self._delta.height + len(self._pending)
+
+    def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Committed rows in ``HISTORY_SCHEMA`` order with naive-UTC ``ts``. Any thread."""
+        with self._lock:
+            self._pending.extend(rows)
+
+    def _fold(self, frame: pl.DataFrame) -> None:
+        with self._lock:
+            self._delta = pl.concat([self._delta, frame], how="vertical", rechunk=False)
+
+    def _snapshot(self) -> tuple[pl.DataFrame, dict[str, tuple[int, int]], pl.DataFrame]:
+        """Fold pending rows into the delta, then the current (base, offsets, delta)."""
+        with self._read_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            if pending:
+                self._fold(rows_frame(pending))
+            with self._lock:
+                return self._base, self._offsets, self._delta
+
+    def frame_for(self, ids: Sequence[str]) -> pl.DataFrame:
+        """All known rows of the given customers (base rows, then later commits)."""
+        base, offsets, delta = self._snapshot()
+        idx: list[int] = []
+        for cid in dict.fromkeys(ids):
+            span = offsets.get(cid)
+            if span is not None:
+                idx.extend(range(span[0], span[0] + span[1]))
+        parts = [base[idx]] if idx else []
+        if delta.height:
+            parts.append(delta.filter(pl.col("customer_id").is_in(list(ids))))
+        if not parts:
+            return base.clear()
+        return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+
+    def all_rows(self) -> pl.DataFrame:
+        base, _, delta = self._snapshot()
+        return pl.concat([base, delta], how="vertical") if delta.height else base
+
+    def maybe_compact(self, now: datetime, *, min_rows: int = 20_000) -> bool:
+        """Fold the delta into the base (dropping rows older than the window) when it has
+        grown; meant for a worker thread. Returns whether it compacted."""
+        base, _, delta = self._snapshot()
+        with self._lock:
+            if self._compacting or delta.height < max(min_rows, base.height // 4):
+                return False
+            self._compacting = True
+        try:
+            merged = pl.concat([base, delta], how="vertical").filter(
+                pl.col("ts") >= now - self.window
+            )
+            new_base, new_offsets = self._index(merged)
+            with self._lock:
+                # rows folded in while we worked stay in the delta
+                self._delta = self._delta.slice(delta.height)
+                self._base, self._offsets = new_base, new_offsets
+        finally:
+            self._compacting = False
+        return True
+
+
+def intern_id(value: str | None) -> str | None:
+    """Share one copy of the few distinct catalog ids across many cached rows."""
+    return None if value is None else sys.intern(value)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRow:
+    """One ranked decision of a logged recommendation (for Respond's resolution)."""
+
+    rank: int
+    offer_id: str | None
+    creative_id: str | None
+    channel_id: str | None
+    placement_id: str | None
+    category_id: str | None
+
+
+class Recommendations:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._by_id: dict[str, tuple[DecisionRow, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def load(self, frame: pl.DataFrame) -> None:
+        grouped: dict[str, list[DecisionRow]] = {}
+        for rec_id, rank, *refs in frame.iter_rows():
+            grouped.setdefault(rec_id, []).append(DecisionRow(rank, *map(intern_id, refs)))
+        for rec_id, rows in grouped.items():
+            self.put(rec_id, tuple(sorted(rows, key=lambda r: r.rank)))
+
+    def put(self, recommendation_id: str, rows: tuple[DecisionRow, ...]) -> None:
+        by_id = self._by_id
+        by_id[recommendation_id] = rows
+        while len(by_id) > self.capacity:
+            del by_id[next(iter(by_id))]
+
+    def get(self, recommendation_id: str) -> tuple[DecisionRow, ...] | None:
+        return self._by_id.get(recommendation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a Respond returned, replayed for a duplicate idempotency key."""
+
+    interaction_id: str
+    outcome: str
+    classification: str | None
+    offer_id: str | None
+
+
+class Idempotency:
+    """Seen keys and in-flight keys of one tenant. Event-loop thread only."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Recorded] = {}
+        self.pending: dict[str, asyncio.Future[Recorded]] = {}
+
+    def load(self, frame: pl.DataFrame) -> None:
+        for key, interaction_id, outcome, classification, offer_id in frame.iter_rows():
+            self.seen.setdefault(key, Recorded(interaction_id, intern_id(outcome),
+                                               intern_id(classification), intern_id(offer_id)))
+
+
+class TenantState:
+    def __init__(
+        self,
+        tenant_id: str,
+        customers: CustomerIndex,
+        history: HistoryIndex,
+        recommendations: Recommendations,
+        idempotency: Idempotency,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.customers = customers
+        self.history = history
+        self.recommendations = recommendations
+        self.idempotency = idempotency
+        self.base_flow_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    history_window: timedelta = timedelta(days=90)
+    recommendation_capacity: int = 100_000  # older ones are read back from the log
+    # Log rows the decision engine never reads (it counts impressions and outcomes, not
+    # the decision records themselves): kept in DuckDB, left out of the working set.
+    history_skips: frozenset[str] = frozenset({"recommendation"})
+
+
+def load_tenant(store: Any, tenant_id: str, now: datetime, config: StateConfig) -> TenantState:
+    """Build one tenant's working set from the store (blocking; call from a thread)."""
+    customers = CustomerIndex(serving.customer_frame(store, tenant_id))
+    recent = serving.recent_history(store, tenant_id, now - config.history_window)
+    if config.history_skips:
+        recent = recent.filter(~pl.col("outcome").is_in(list(config.history_skips)))
+    history = HistoryIndex(recent, window=config.history_window)
+    recommendations = Recommendations(config.recommendation_capacity)
+    recommendations.load(
+        serving.recent_recommendations(store, tenant_id, config.recommendation_capacity)
+    )
+    idempotency = Idempotency()
+    idempotency.load(serving.idempotency_records(store, tenant_id))
+    return TenantState(tenant_id, customers, history, recommendations, idempotency)
