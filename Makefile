@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/nextbest demo
+	$(BIN)/nextbest serve --demo
 
 test: $(STAMP)
 	$(BIN)/pytest

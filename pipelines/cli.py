@@ -23,7 +23,9 @@ app = typer.Typer(
 tenants_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 seed_app = typer.Typer(help="Load sample data packs.", no_args_is_help=True)
+experiments_app = typer.Typer(help="Analyse experiments.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(experiments_app, name="experiments")
 app.add_typer(keys_app, name="keys")
 app.add_typer(seed_app, name="seed")
 
@@ -103,6 +105,21 @@ def seed_starbucks_cmd(
         seed_starbucks(store, tenant, customers=customers, force=force, seed=seed)
     print_summary(store, tenant)
     store.close()
+
+
+@experiments_app.command("report")
+def experiments_report(
+    key: Annotated[str, typer.Argument(help="Experiment key.")],
+    tenant: TenantOpt,
+) -> None:
+    """Conversion per variant, uplift vs control, significance, sample-ratio check."""
+    from pipelines.experiments import report_for
+
+    store = open_store()
+    try:
+        out.print(report_for(store, tenant, key))
+    finally:
+        store.close()
 
 
 @app.command()
