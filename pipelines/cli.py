@@ -24,6 +24,8 @@ tenants_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 seed_app = typer.Typer(help="Load sample data packs.", no_args_is_help=True)
 experiments_app = typer.Typer(help="Analyse experiments.", no_args_is_help=True)
+metrics_app = typer.Typer(help="Behavioural metrics.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(keys_app, name="keys")
@@ -118,6 +120,31 @@ def experiments_report(
     store = open_store()
     try:
         out.print(report_for(store, tenant, key))
+    finally:
+        store.close()
+
+
+@metrics_app.command("refresh")
+def metrics_refresh(
+    tenant: TenantOpt,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO-8601 time to compute as of (default now).")
+    ] = None,
+    parquet: Annotated[
+        str | None, typer.Option(help="Also write the values to this Parquet file.")
+    ] = None,
+    prune_older: Annotated[
+        bool, typer.Option("--prune-older", help="Drop snapshots older than this as-of.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Compute every active metric for every customer from the interaction log."""
+    from pipelines.metrics import refresh_command
+
+    store = open_store()
+    try:
+        refresh_command(store, tenant, as_of=as_of, parquet=parquet, prune_older=prune_older,
+                        progress=progress, console=out)
     finally:
         store.close()
 
