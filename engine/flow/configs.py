@@ -12,12 +12,34 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FILTER_OPERATORS = (
-    "eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "starts_with", "regex",
-    "is_null", "is_not_null",
+    "eq",
+    "neq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "not_in",
+    "contains",
+    "starts_with",
+    "regex",
+    "is_null",
+    "is_not_null",
 )
 FilterOperator = Literal[
-    "eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "starts_with", "regex",
-    "is_null", "is_not_null",
+    "eq",
+    "neq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "not_in",
+    "contains",
+    "starts_with",
+    "regex",
+    "is_null",
+    "is_not_null",
 ]
 Status = Literal["draft", "active", "paused", "archived"]
 
@@ -111,7 +133,9 @@ class PrieWeights(NodeConfig):
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> PrieWeights:
-        total = self.propensityWeight + self.relevanceWeight + self.impactWeight + self.emphasisWeight
+        total = (
+            self.propensityWeight + self.relevanceWeight + self.impactWeight + self.emphasisWeight
+        )
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"PRIE weights must sum to 1 (got {total:g})")
         return self

@@ -1,0 +1,137 @@
+"""``compute``: category computed fields -> ``personalization`` (spec §11.2).
+
+Each offer's category carries computed fields (``formula`` in the formula language of
+``engine.formula``). Formulas are compiled once per compiled flow; a formula that does not
+compile is null for every row, a runtime failure is null for that row. Values land in
+``personalization.<name>`` columns (read by ``response`` templates) and, per candidate, in a
+JSON object of its category's fields. Runs in phase 3, i.e. on the final <= 50 rows per
+request only; fields whose formulas read offer fields only are computed once per compiled
+flow into the static candidate table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from engine.flow import columns as c
+from engine.flow.configs import ComputeConfig
+from engine.flow.nodes.base import Call, CompileContext, Node
+
+PERSONALIZATION = "_personalization"
+PREFIX = "personalization."
+PER_CALL = ("customer.", "attributes.", "metrics.", "request.", "personalization.")
+
+
+def _offer_only(formula: Any) -> bool:
+    """True when a formula reads only the offer's fields (same value for every customer)."""
+    return not formula.needs_as_of and not any(v.startswith(PER_CALL) for v in formula.variables)
+
+
+class ComputeNode(Node):
+    config: ComputeConfig
+
+    def prepare(self, ctx: CompileContext) -> None:
+        from engine.formula import FormulaError
+        from engine.formula import compile as compile_formula
+
+        wanted = set(self.config.fields) if self.config.fields is not None else None
+        self.by_category: dict[str, list[tuple[str, Any]]] = {}
+        for cat_id, fields in ctx.catalog.computed_fields.items():
+            compiled = []
+            for f in fields:
+                if wanted is not None and f.name not in wanted:
+                    continue
+                try:
+                    compiled.append((f.name, compile_formula(f.formula)))
+                except FormulaError:
+                    compiled.append((f.name, None))
+            if compiled:
+                self.by_category[cat_id] = compiled
+        self.fields = sorted({name for fs in self.by_category.values() for name, _ in fs})
+        # fields whose every formula reads offer fields only: computed once per flow
+        self.static = {
+            name
+            for name in self.fields
+            if all(
+                f is None or _offer_only(f)
+                for fs in self.by_category.values()
+                for n, f in fs
+                if n == name
+            )
+        }
+
+    def precompute(self, table: pl.DataFrame) -> pl.DataFrame:
+        """Add the offer-only fields to the static candidate table (``personalization.*``)."""
+        if not self.static:
+            return table
+        exprs = self._chains(table.schema, None, self.static)
+        return table.with_columns(exprs)
+
+    @staticmethod
+    def _expr(formula: Any, schema: Mapping[str, pl.DataType], as_of: Any) -> pl.Expr:
+        if formula is None:
+            return pl.lit(None)
+        try:
+            return formula.to_expr(schema, as_of=as_of)
+        except Exception:  # a formula that cannot be built is null, never an error
+            return pl.lit(None)
+
+    def _exprs(self, call: Call) -> list[pl.Expr]:
+        dynamic = set(self.fields) - self.static
+        return self._chains(call.schema, call.as_of, dynamic)
+
+    def _chains(
+        self, schema: Mapping[str, pl.DataType], as_of: Any, names: set[str]
+    ) -> list[pl.Expr]:
+        cat = pl.col(c.CATEGORY_ID)
+        values: dict[str, list[tuple[str, pl.Expr]]] = {}
+        for cat_id, fields in self.by_category.items():
+            for name, formula in fields:
+                if name in names:
+                    values.setdefault(name, []).append((cat_id, self._expr(formula, schema, as_of)))
+        cols = []
+        for name, cases in values.items():
+            chain = pl.when(cat == cases[0][0]).then(cases[0][1])
+            for cat_id, expr in cases[1:]:
+                chain = chain.when(cat == cat_id).then(expr)
+            cols.append(chain.otherwise(None).alias(PREFIX + name))
+        return cols
+
+    def dtypes(self, call: Call) -> dict[str, pl.DataType]:
+        """Output types of the ``personalization.*`` columns, resolved without data."""
+
+        def probe() -> dict[str, pl.DataType]:
+            frame = pl.LazyFrame(schema=dict(call.schema)).with_columns(self._exprs(call))
+            out = frame.collect_schema()
+            return {PREFIX + n: out[PREFIX + n] for n in self.fields if PREFIX + n in out}
+
+        if not self.by_category:
+            return {}
+        return self.cached(("dtypes", call.schema_key), probe)
+
+    def _json(self) -> pl.Expr:
+        return self.cached("json", self._build_json)
+
+    def _build_json(self) -> pl.Expr:
+        cat = pl.col(c.CATEGORY_ID)
+        chain: Any = pl
+        for cat_id, fields in self.by_category.items():
+            obj = pl.struct([pl.col(PREFIX + n).alias(n) for n, _ in fields]).struct.json_encode()
+            chain = chain.when(cat == cat_id).then(obj)
+        if chain is pl:
+            return pl.lit("{}").alias(PERSONALIZATION)
+        return chain.otherwise(pl.lit("{}")).alias(PERSONALIZATION)
+
+    def apply(self, lf: pl.LazyFrame, call: Call) -> pl.LazyFrame:
+        if not self.by_category:
+            return lf.with_columns(pl.lit("{}").alias(PERSONALIZATION))
+        timed = any(
+            f is not None and f.needs_as_of for fs in self.by_category.values() for _, f in fs
+        )
+        key = (call.schema_key, call.as_of if timed else None)
+        return lf.with_columns(self.cached(key, lambda: self._exprs(call))).with_columns(
+            self._json()
+        )
