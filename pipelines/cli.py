@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from datetime import datetime
 from typing import Annotated
 
@@ -145,6 +146,55 @@ def metrics_refresh(
     try:
         refresh_command(store, tenant, as_of=as_of, parquet=parquet, prune_older=prune_older,
                         progress=progress, console=out)
+    finally:
+        store.close()
+
+
+@app.command("score")
+def score(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")] = "demo",
+    flow: Annotated[str | None, typer.Option(
+        help="Decision flow key (default: the tenant's default flow).")] = None,
+    customers: Annotated[str | None, typer.Option(
+        help="Customer schema name or a .parquet file (ids, or ids + attributes); "
+             "default: the tenant's first customer table.")] = None,
+    segment: Annotated[str | None, typer.Option(
+        help="Only customers whose segment column contains this (e.g. high_income).")] = None,
+    segment_column: Annotated[str, typer.Option(
+        "--segment-column", help="Customer column the segment filter reads.")] = "segments",
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Decision time, ISO-8601 (default: now; when resuming, the run's).")] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=0, help="At most this many customers (the first by id).")] = None,
+    output: Annotated[Path, typer.Option(
+        "--out", help="Output directory; each run writes <out>/<run-id>/.")] = Path("out/batch"),
+    run_id: Annotated[str | None, typer.Option(
+        "--run-id", help="Name the run; rerun the same id to resume it.")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        "--chunk-size", min=1, help="Customers per chunk.")] = 100_000,
+    log_decisions: Annotated[bool, typer.Option(
+        "--log-decisions", help="Append the decisions to the interaction log.")] = False,
+    channel: Annotated[str | None, typer.Option(help="Channel type of the request.")] = None,
+    placement: Annotated[str | None, typer.Option(help="Placement id or slot type.")] = None,
+    offers: Annotated[int, typer.Option(
+        min=1, max=50, help="Decisions per customer (the request's limit).")] = 5,
+    experiment: Annotated[str | None, typer.Option(
+        help="Experiment key whose arm fills experiment_variant.")] = None,
+    content: Annotated[bool, typer.Option(
+        "--content", help="Also render and write each decision's creative content.")] = False,
+) -> None:
+    """Score customers with a decision flow in chunks (resumable), Parquet out."""
+    from pipelines.batch_score import score_command
+
+    store = open_store()
+    try:
+        score_command(
+            store, tenant, flow=flow, customers=customers, segment=segment,
+            segment_column=segment_column, as_of=as_of, limit=limit, out=output,
+            run_id=run_id, chunk_size=chunk_size, log_decisions=log_decisions,
+            channel=channel, placement=placement, offers=offers, experiment=experiment,
+            content=content, console=out,
+        )
     finally:
         store.close()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from engine.errors import ConflictError, InternalError, NextbestError
+from engine.errors import ConflictError, InternalError, NextbestError, ValidationError
 from engine.store._migrations import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -62,8 +62,13 @@ class Database:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
-            except BaseException:
+            except BaseException as exc:
                 cur.execute("ROLLBACK")
+                _drop_views(cur)
+                if isinstance(exc, duckdb.ConstraintException):
+                    raise ValidationError(
+                        f"the data breaks a database constraint: {exc}", field="body"
+                    ) from exc
                 raise
             else:
                 try:
@@ -114,6 +119,15 @@ class Database:
 
     def close(self) -> None:
         self._con.close()
+
+
+def _drop_views(cur: duckdb.DuckDBPyConnection) -> None:
+    """Forget Arrow batches registered by a failed transaction (the names are reused)."""
+    for name in ("_log_batch", "_customers_batch"):
+        try:
+            cur.unregister(name)
+        except duckdb.Error:
+            pass
 
 
 def pepper_for(db_path: Path, configured: str | None) -> bytes:

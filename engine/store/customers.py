@@ -51,11 +51,9 @@ class Customers:
         with self.db.transaction() as cur:
             require_tenant(cur, tenant_id)
             cur.register("_customers_batch", arrow)
-            try:
-                cur.execute(f'DROP TABLE IF EXISTS "{table}"')
-                cur.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _customers_batch')
-            finally:
-                cur.unregister("_customers_batch")
+            cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+            cur.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _customers_batch')
+            cur.unregister("_customers_batch")
             cur.execute("DELETE FROM customer_schemas WHERE tenant_id = ? AND name = ?",
                         [tenant_id, schema])
             cur.execute(

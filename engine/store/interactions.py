@@ -62,13 +62,11 @@ class Interactions:
         with self.db.transaction() as cur:
             require_tenant(cur, tenant_id)
             cur.register("_log_batch", batch)
-            try:
-                cur.execute(
-                    f"INSERT INTO interactions SELECT ? AS tenant_id, {_COLUMNS} FROM _log_batch",
-                    [tenant_id],
-                )
-            finally:
-                cur.unregister("_log_batch")
+            cur.execute(
+                f"INSERT INTO interactions SELECT ? AS tenant_id, {_COLUMNS} FROM _log_batch",
+                [tenant_id],
+            )
+            cur.unregister("_log_batch")
         return frame.height
 
     def count(self, tenant_id: str) -> int:

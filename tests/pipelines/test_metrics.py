@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -171,9 +173,16 @@ def test_a_definition_that_does_not_compile_is_skipped_with_its_reason(tmp_path:
     s = Store(tmp_path / "bad.duckdb", pepper="p")
     seed_starbucks(s, "t", customers=30, as_of=AS_OF)
     s.behavioral_metrics.create("t", METRICS[0])
-    s.behavioral_metrics.create("t", {  # the catalog model accepts any field name
-        "name": "bad", "aggregateFunction": "count", "sourceField": "click",
-        "filterConditions": {"field": "customer.age", "operator": "gt", "value": 30}})
+    good = s.behavioral_metrics.create("t", {"name": "bad", "aggregateFunction": "count",
+                                              "sourceField": "click"})
+    # The store refuses such a definition now; one written before that check still exists.
+    bad_filter = {"field": "customer.age", "operator": "gt", "value": 30}
+    with s.db.transaction() as cur:
+        cur.execute(
+            "UPDATE behavioral_metrics SET doc = json_merge_patch(doc, ?) WHERE id = ?",
+            [json.dumps({"filterConditions": bad_filter}), good["id"]],
+        )
+    s._forget_version("t")
     result = refresh(s, "t", as_of=AS_OF, progress=False)
     assert result.metrics == ("clicks_7d",)
     assert "customer.age" in result.skipped["bad"]
