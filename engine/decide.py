@@ -158,8 +158,8 @@ def decide(
     key of the catalog (its latest published version runs), a flow document, a V2 config or
     a ``CompiledFlow``. ``evidence``: adaptive-learning evidence of the whole population
     (see ``engine.scoring.evidence``); computed from ``history`` when omitted. ``chunk_size``
-    bounds the requests of one plan (memory); ``engine`` overrides the Polars engine choice
-    (in-memory for small calls, the default streaming engine for large ones).
+    bounds the requests of one plan (memory); ``engine`` overrides the Polars engine
+    (default in-memory, see ``_run``).
     """
     compiled = compile_flow(catalog, flow)
     as_of = _utc(as_of)
@@ -174,12 +174,19 @@ def decide(
         parts = [_run(compiled, frames, customers, history, evidence, as_of, trace, engine)]
     else:
         hist_df = history.lazy().collect() if history is not None else None
+        aligned = customers.height == k and customers.get_column("customer_id").equals(
+            frames.requests.get_column("customer_id")
+        )
         parts = []
         for start in range(0, k, chunk_size):
             chunk = slice_frames(frames, start, chunk_size)
             ids = chunk.requests.get_column("customer_id")
-            cust = customers.join(
-                chunk.requests.select("customer_id"), on="customer_id", how="semi"
+            cust = (
+                customers.slice(start, chunk_size)
+                if aligned
+                else customers.join(
+                    chunk.requests.select("customer_id"), on="customer_id", how="semi"
+                )
             )
             hist = None if hist_df is None else hist_df.filter(pl.col("customer_id").is_in(ids))
             parts.append(_run(compiled, chunk, cust, hist, evidence, as_of, trace, engine))

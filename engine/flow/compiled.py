@@ -47,6 +47,15 @@ UNSUPPORTED = ("conditional", "call_flow", "optimize", "set_properties")
 CACHE_SIZE = 64
 
 
+@dataclass(frozen=True)
+class Static:
+    """Per-evidence static data of a compiled flow."""
+
+    table: pl.DataFrame
+    schema: dict[str, pl.DataType]
+    matched: MatchedTables
+
+
 @dataclass(eq=False)
 class CompiledFlow:
     key: str | None
@@ -74,22 +83,25 @@ class CompiledFlow:
     # at creative, channel or placement, so only the static preference can tell them apart)
     early_best: bool
     schedules: list[tuple[str, int | None, int | None]]  # (offer, start us, end us) if dated
-    matched: MatchedTables = field(default_factory=MatchedTables, repr=False)
-    plan_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
-    _tables: OrderedDict[int, tuple[Any, pl.DataFrame]] = field(
-        default_factory=OrderedDict, repr=False
-    )
+    _statics: OrderedDict[int, tuple[Any, Static]] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def table_for(self, evidence: Evidence | None) -> pl.DataFrame:
-        """The static table with the propensity column ``_p`` joined in (once per evidence
-        object, so a caller that caches its Evidence pays the join once)."""
+    def static_for(self, evidence: Evidence | None) -> Static:
+        """The static table with the propensity column ``_p`` joined in, its schema and its
+        matched-row cache: built once per evidence object (a caller that caches its Evidence
+        pays the join once). Entries hold a weak reference to their evidence, so a recycled
+        ``id()`` never returns another evidence's table."""
         if self.propensity_k is None:
-            return self.table
+            evidence = None
         key = id(evidence)
-        hit = self._tables.get(key)
-        if hit is not None and (hit[0] is None or hit[0]() is evidence):
-            return hit[1]
-        if evidence is None:
+        with self._lock:
+            hit = self._statics.get(key)
+            if hit is not None and (hit[0] is None or hit[0]() is evidence):
+                self._statics.move_to_end(key)
+                return hit[1]
+        if self.propensity_k is None:
+            table = self.table
+        elif evidence is None:
             table = self.table.with_columns(pl.lit(DEFAULT_PROPENSITY).alias(c.PROPENSITY))
         else:
             table = (
@@ -97,18 +109,15 @@ class CompiledFlow:
                 .with_columns(propensity_expr(self.propensity_k).alias(c.PROPENSITY))
                 .drop(EV_N, EV_POS, EV_PRIOR)
             )
-        self._tables[key] = (None if evidence is None else weakref.ref(evidence), table)
-        while len(self._tables) > 4:
-            self._tables.popitem(last=False)
-        return table
+        static = Static(table, dict(table.schema), MatchedTables())
+        with self._lock:
+            self._statics[key] = (None if evidence is None else weakref.ref(evidence), static)
+            while len(self._statics) > 4:
+                self._statics.popitem(last=False)
+        return static
 
-    def schema_of(self, table: pl.DataFrame) -> dict[str, pl.DataType]:
-        """Schema of a static table (cached: reading a frame's schema costs ~40 us)."""
-        key = ("schema", id(table))
-        hit = self.plan_cache.get(key)
-        if hit is None or hit[0] is not table:
-            hit = self.plan_cache[key] = (table, dict(table.schema))
-        return hit[1]
+    def table_for(self, evidence: Evidence | None) -> pl.DataFrame:
+        return self.static_for(evidence).table
 
     @property
     def history_lookback(self) -> float | None:

@@ -40,7 +40,7 @@ def schedule_key(flow: CompiledFlow, as_of: datetime) -> tuple[str, ...]:
 
 
 class MatchedTables:
-    """LRU of matched tables by (evidence table, match key, schedule key)."""
+    """LRU of the matched tables of one static table, by (match key, schedule key)."""
 
     def __init__(self) -> None:
         self._items: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
@@ -49,7 +49,7 @@ class MatchedTables:
     def get(
         self, flow: CompiledFlow, table: pl.DataFrame, key: MatchKey, as_of: datetime
     ) -> pl.DataFrame:
-        full = (id(table), key, schedule_key(flow, as_of))
+        full = (key, schedule_key(flow, as_of))
         with self._lock:
             hit = self._items.get(full)
             if hit is not None:

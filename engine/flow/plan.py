@@ -282,9 +282,10 @@ def build_plans(
     trace: bool,
 ) -> Plans:
     requests, req_schema = _requests(flow, frames, customers)
-    table_df = flow.table_for(evidence)
+    static = flow.static_for(evidence)
+    table_df = static.table
     schema = {**req_schema, **(frames.slots.schema if frames.slots is not None else {})}
-    schema.update(flow.schema_of(table_df))
+    schema.update(static.schema)
     multi_slot = frames.slots is not None
     call = Call(
         as_of=as_of,
@@ -314,7 +315,7 @@ def build_plans(
         lf = _join_level(lf, hist, flow, "customer")
     lf = _with_slots(lf, frames)
     if frames.match_key is not None:  # one key for the whole call: cached matched rows
-        matched = flow.matched.get(flow, table_df, frames.match_key, as_of)
+        matched = static.matched.get(flow, table_df, frames.match_key, as_of)
         if large:
             matched_lf, table_late = _split(matched.lazy(), matched.columns, early, TROW)
         else:

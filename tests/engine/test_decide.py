@@ -132,6 +132,13 @@ def test_chunked_run_equals_single_run():
     )
     assert_frame_equal(one.decisions, chunked.decisions)
     assert_frame_equal(one.funnel, chunked.funnel)
+    reqs = [DecisionRequest(customer_id=f"u{i}", limit=2) for i in (6, 1, 4, 0, 9, 2)]
+    one = decide(_catalog(), people, events, reqs, as_of=AS_OF, flow=base_nba_config())
+    chunked = decide(
+        _catalog(), people, events, reqs, as_of=AS_OF, flow=base_nba_config(), chunk_size=4
+    )
+    assert_frame_equal(one.decisions, chunked.decisions)
+    assert_frame_equal(one.funnel, chunked.funnel)
 
 
 def test_funnel_counts_follow_the_pipeline():
