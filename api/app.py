@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import ServingMiddleware
 from api.openapi import custom_openapi
-from api.routes import ROUTERS
+from api.routes import ROUTERS, experiments, interactions, metrics
+from api.routes.catalog import CATALOG_ROUTERS
 from api.runtime import Runtime, ServingConfig
 from api.services import Services
 from engine.settings import Settings, get_settings
@@ -66,7 +67,9 @@ def create_app(
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(ServingMiddleware, max_body_bytes=MAX_BODY_BYTES)
-    for router in ROUTERS:
+    for router in (*ROUTERS, *CATALOG_ROUTERS):
+        app.include_router(router)
+    for router in (metrics.router, experiments.router, interactions.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

@@ -8,19 +8,42 @@ decision, keyed by ``recommendationId`` + ``rank``; an ``impression`` row too on
 channels) and, with ``debug``, its trace; these go to the group-commit writer, which
 answers the request once they are durable. A request whose group fails is retried alone,
 so one bad request cannot fail its neighbours.
+
+**Behavioural metrics.** Per tenant and micro-batch, ONE ``realtime_values`` call computes
+every active metric (both compute modes) for all the batch's customers from the in-memory
+history, as of the batch's ``now``; the ungrouped ones join the customers frame as
+``metrics.<name>`` columns, which qualification and contact-policy ``metric_condition``
+rules read. A respond is in memory before it is acknowledged, so the next recommend counts
+it. Metrics grouped by offer/channel/creative are not joined (they would need a
+candidate-level join inside ``decide``); rules on them read "missing" and pass.
+
+**Experiments and holdout** (``Arm``): a customer in the tenant's ``holdoutPercentage``
+(``engine.experiments.in_holdout``), or in the active experiment's own holdout, gets the
+priority-only fallback flow and ``controlGroup: true``; otherwise the active experiment's
+variant (``engine.experiments.assign``, the same function the batch uses) may switch the
+flow (``decisionFlowId``) and override creative weights (``creativeWeights``) for the
+request; a variant's flow wins over the request's ``decisionFlowKey`` and the routes. The
+response carries ``experiment: {key, variant}``; the decision's log rows carry
+``experiment_key`` and ``variant`` (``__holdout__`` for a holdout; a tenant-holdout row
+without a running experiment has only the variant), which is what
+``pipelines.experiments.arm_stats`` counts as an exposure. Assignment is stateless (the
+hash): editing the split moves customers, and the analysis keeps each customer in the arm
+of their first exposure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 import orjson
+import polars as pl
 
 from api.batching import MicroBatcher, Pending, settle
 from api.flows import resolve_flow
@@ -28,16 +51,102 @@ from api.ids import new_id
 from api.lookups import CatalogLookups
 from api.runtime import Runtime
 from api.schemas import RecommendRequest
-from api.state import DecisionRow, TenantState, intern_id
+from api.state import DecisionRow, MetricSet, TenantState, intern_id
 from api.writer import WriteJob
 from engine.catalog import Catalog
 from engine.decide import Decisions, decide
-from engine.errors import InternalError, NextbestError
-from engine.flow import BASE_FLOW_KEY, CompiledFlow, DecisionRequest, base_nba_flow, compile_flow
+from engine.errors import InternalError, NextbestError, NotFoundError, ValidationError
+from engine.experiments import HOLDOUT, ExperimentSpec, assign, in_holdout, parse_experiment
+from engine.flow import (
+    BASE_FLOW_KEY,
+    CompiledFlow,
+    DecisionRequest,
+    base_nba_config,
+    base_nba_flow,
+    compile_flow,
+)
+from engine.metrics import empty_long
 from engine.scoring.evidence import Evidence, compute_evidence
 
 log = logging.getLogger("nextbest.api")
 EVIDENCE_TTL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """Where a request's customer falls: an experiment variant, a holdout, or neither."""
+
+    experiment_key: str | None = None
+    variant: str | None = None  # a variant key, or HOLDOUT
+    control_group: bool = False  # tenant or experiment holdout: priority-only fallback
+    flow_id: str | None = None  # the variant's decisionFlowId
+    weights: tuple[tuple[str, int], ...] = ()  # the variant's creativeWeights
+
+
+NO_ARM = Arm()
+
+
+@dataclass(frozen=True)
+class ActiveExperiment:
+    """The tenant's running experiment (the latest updated one with status active)."""
+
+    spec: ExperimentSpec
+    flows: Mapping[str, str | None]  # variant key -> decisionFlowId
+    weights: Mapping[str, tuple[tuple[str, int], ...]]  # variant key -> creative weights
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> ActiveExperiment | None:
+        docs = [d for d in catalog.documents.get("experiments", ())
+                if d.get("status") == "active"]
+        if not docs:
+            return None
+        doc = max(docs, key=lambda d: (d.get("updatedAt") or "", d["id"]))
+        try:
+            spec = parse_experiment(doc)
+        except ValidationError as exc:  # stored before validation: serve without it
+            log.error("tenant %s: experiment %r cannot run: %s", catalog.tenant_id,
+                      doc.get("key"), exc.message)
+            return None
+        variants = doc.get("variants") or []
+        return cls(
+            spec,
+            {v["key"]: v.get("decisionFlowId") for v in variants},
+            {v["key"]: tuple(sorted((v.get("creativeWeights") or {}).items()))
+             for v in variants},
+        )
+
+    def arm(self, customer_id: str) -> Arm:
+        variant = assign(self.spec, customer_id)
+        if variant == HOLDOUT:
+            return Arm(self.spec.key, HOLDOUT, True)
+        return Arm(self.spec.key, variant, False, self.flows.get(variant),
+                   self.weights.get(variant, ()))
+
+
+HOLDOUT_FLOW_KEY = "control-group-priority"
+
+
+def _holdout_flow() -> dict[str, Any]:
+    """The "no NBA" fallback of holdout customers (spec §15.4): the Base NBA flow's gates
+    (qualification, contact policies), then offers ranked by priority weight alone."""
+    config = base_nba_config()
+    nodes = []
+    for node in config["nodes"]:
+        if node["type"] == "extension_point":
+            continue
+        if node["type"] == "rank":
+            node = {**node, "config": {"method": "score"}}
+        nodes.append(node)
+    config = {**config, "nodes": nodes}
+    return {
+        "id": HOLDOUT_FLOW_KEY, "key": HOLDOUT_FLOW_KEY, "name": "Control group (priority only)",
+        "status": "active",
+        "publishedVersions": [{"version": 1, "config": config,
+                               "publishedAt": "1970-01-01T00:00:00+00:00"}],
+    }
+
+
+HOLDOUT_FLOW = _holdout_flow()
 
 
 @dataclass(frozen=True)
@@ -47,6 +156,29 @@ class RecommendJob:
     request: DecisionRequest
     request_id: str
     started: float
+    arm: Arm = NO_ARM
+
+
+@dataclass
+class TenantBatch:
+    """One tenant's share of a micro-batch: its history and metric values, read once."""
+
+    state: TenantState
+    ids: list[str]
+    history: pl.DataFrame
+    metrics: MetricSet | None
+    values: pl.DataFrame
+
+    def history_for(self, ids: list[str]) -> pl.DataFrame:
+        if ids == self.ids or not self.history.height:
+            return self.history
+        return self.history.filter(pl.col("customer_id").is_in(ids))
+
+    def customers_for(self, ids: list[str]) -> pl.DataFrame:
+        known = self.state.customers.frame_for(ids)
+        if self.metrics is None:
+            return known
+        return self.metrics.customer_frame(known, ids, self.values)
 
 
 def to_decision_request(body: RecommendRequest) -> DecisionRequest:
@@ -83,6 +215,10 @@ class Recommender:
             workers=config.decide_workers, name="nextbest-decide",
         )
         self._evidence: dict[str, tuple[int, float, Evidence]] = {}  # tenant -> cached
+        # tenant -> (catalog version, its active experiment)
+        self._experiments: dict[str, tuple[int, ActiveExperiment | None]] = {}
+        # (tenant, experiment, variant) -> (base catalog, catalog with the variant's weights)
+        self._weighted: dict[tuple[str, str, str], tuple[Catalog, Catalog]] = {}
 
     async def recommend(
         self, tenant_id: str, body: RecommendRequest, request_id: str
@@ -97,29 +233,105 @@ class Recommender:
 
     # -- worker thread -------------------------------------------------------------------
     def _handle(self, batch: list[Pending]) -> None:
-        now = datetime.now(UTC)
+        now = self.runtime.now()
         groups: dict[int, tuple[Catalog, CompiledFlow, list[Pending]]] = {}
         for pending in batch:
             job: RecommendJob = pending.item
             try:
-                catalog, compiled = self._flow_for(job)
+                catalog = self.runtime.catalog(job.tenant_id)
+                job = pending.item = dataclasses.replace(job, arm=self._arm(job, catalog))
+                catalog, compiled = self._flow_for(job, catalog)
             except Exception as exc:
                 settle(pending, exc=_public(exc))
                 continue
             groups.setdefault(id(compiled), (catalog, compiled, []))[2].append(pending)
+        tenants: dict[str, TenantBatch] = {}
+        for tenant_id in {p.item.tenant_id for _, _, ps in groups.values() for p in ps}:
+            ids = [p.item.request.customer_id or "" for _, _, ps in groups.values() for p in ps
+                   if p.item.tenant_id == tenant_id]
+            tenants[tenant_id] = self._tenant_batch(tenant_id, ids, now)
         for catalog, compiled, pendings in groups.values():
-            self._decide(catalog, compiled, pendings, now)
+            self._decide(catalog, compiled, pendings, now, tenants[pendings[0].item.tenant_id])
         for tenant_id in {p.item.tenant_id for p in batch}:
             self.runtime.tenants[tenant_id].history.maybe_compact(now)
 
-    def _flow_for(self, job: RecommendJob) -> tuple[Catalog, CompiledFlow]:
-        catalog = self.runtime.catalog(job.tenant_id)
-        doc = resolve_flow(catalog, self.runtime.lookups(job.tenant_id), job.body)
-        if doc is None:
-            catalog = self._ensure_base_flow(job.tenant_id)
-            doc = catalog.flow_by_key(BASE_FLOW_KEY)
-            assert doc is not None
+    def _tenant_batch(self, tenant_id: str, ids: list[str], now: datetime) -> TenantBatch:
+        """The tenant's history for ``ids`` and every active metric's value, computed once
+        for the whole batch (a failed metric computation is logged and the batch is decided
+        without metric columns: rules on metrics then read "missing" and pass)."""
+        state = self.runtime.tenants[tenant_id]
+        metrics: MetricSet | None = None
+        try:
+            metrics = self.runtime.metric_set(state, self.runtime.catalog(tenant_id))
+        except Exception:
+            log.exception("tenant %s: behavioural metrics unavailable", tenant_id)
+        history = state.history.frame_for(ids)
+        values = empty_long()
+        if metrics is not None and metrics.metrics:
+            try:
+                values = metrics.values(history, now)
+            except Exception:
+                log.exception("tenant %s: computing behavioural metrics failed", tenant_id)
+                metrics = None
+        return TenantBatch(state, ids, history, metrics, values)
+
+    # -- experiments and holdout ---------------------------------------------------------
+    def _experiment(self, catalog: Catalog) -> ActiveExperiment | None:
+        hit = self._experiments.get(catalog.tenant_id)
+        if hit is None or hit[0] != catalog.version:
+            hit = self._experiments[catalog.tenant_id] = (catalog.version,
+                                                          ActiveExperiment.of(catalog))
+        return hit[1]
+
+    def _arm(self, job: RecommendJob, catalog: Catalog) -> Arm:
+        """The request's arm: tenant holdout first, then the active experiment's variant."""
+        customer = job.request.customer_id or ""
+        experiment = self._experiment(catalog)
+        state = self.runtime.tenants[job.tenant_id]
+        share = state.settings.get("holdoutPercentage") or 0
+        if share and in_holdout(customer, float(share)):
+            return Arm(experiment.spec.key if experiment else None, HOLDOUT, True)
+        return NO_ARM if experiment is None else experiment.arm(customer)
+
+    def _flow_for(self, job: RecommendJob, catalog: Catalog) -> tuple[Catalog, CompiledFlow]:
+        arm = job.arm
+        if arm.control_group:
+            return catalog, compile_flow(catalog, HOLDOUT_FLOW)
+        if arm.flow_id is not None:
+            doc = next((f for f in catalog.decision_flows
+                        if arm.flow_id in (f["id"], f["key"])), None)
+            if doc is None:
+                raise NotFoundError(
+                    f"experiment {arm.experiment_key!r} variant {arm.variant!r} runs decision "
+                    f"flow {arm.flow_id!r}, which does not exist; fix the experiment",
+                    field="decisionFlowId",
+                )
+        else:
+            doc = resolve_flow(catalog, self.runtime.lookups(job.tenant_id), job.body)
+            if doc is None:
+                catalog = self._ensure_base_flow(job.tenant_id)
+                doc = catalog.flow_by_key(BASE_FLOW_KEY)
+                assert doc is not None
+        if arm.weights:
+            catalog = self._with_weights(catalog, arm)
         return catalog, compile_flow(catalog, doc)
+
+    def _with_weights(self, catalog: Catalog, arm: Arm) -> Catalog:
+        """``catalog`` with the variant's creative weights (kept per catalog snapshot, so
+        the flow compiled against it is cached too)."""
+        key = (catalog.tenant_id, arm.experiment_key or "", arm.variant or "")
+        hit = self._weighted.get(key)
+        if hit is not None and hit[0] is catalog:
+            return hit[1]
+        weights = dict(arm.weights)
+        creatives = catalog.creatives.with_columns(
+            pl.col("creative.id")
+            .replace_strict(weights, default=pl.col("creative.weight"), return_dtype=pl.Int64)
+            .alias("creative.weight")
+        )
+        derived = dataclasses.replace(catalog, creatives=creatives)
+        self._weighted[key] = (catalog, derived)
+        return derived
 
     def _ensure_base_flow(self, tenant_id: str) -> Catalog:
         """Create the Base NBA flow for a tenant without flows (once, under a lock)."""
@@ -128,7 +340,7 @@ class Recommender:
             catalog = self.runtime.catalog(tenant_id)
             if not catalog.decision_flows:
                 self.runtime.store.decision_flows.create(
-                    tenant_id, base_nba_flow(published_at=datetime.now(UTC))
+                    tenant_id, base_nba_flow(published_at=self.runtime.now())
                 )
                 catalog = self.runtime.catalog(tenant_id)
             return catalog
@@ -146,16 +358,21 @@ class Recommender:
         return hit[2]
 
     def _decide(
-        self, catalog: Catalog, compiled: CompiledFlow, pendings: list[Pending], now: datetime
+        self,
+        catalog: Catalog,
+        compiled: CompiledFlow,
+        pendings: list[Pending],
+        now: datetime,
+        batch: TenantBatch,
     ) -> None:
         jobs: list[RecommendJob] = [p.item for p in pendings]
-        state = self.runtime.tenants[jobs[0].tenant_id]
+        state = batch.state
         ids = [j.request.customer_id or "" for j in jobs]
         try:
             result = decide(
                 catalog,
-                state.customers.frame_for(ids),
-                state.history.frame_for(ids),
+                batch.customers_for(ids),
+                batch.history_for(ids),
                 [j.request for j in jobs],
                 as_of=now,
                 flow=compiled,
@@ -164,7 +381,7 @@ class Recommender:
         except Exception as exc:
             if len(pendings) > 1:  # isolate: one bad request must not fail the others
                 for pending in pendings:
-                    self._decide(catalog, compiled, [pending], now)
+                    self._decide(catalog, compiled, [pending], now, batch)
             else:
                 settle(pendings[0], exc=_public(exc))
             return
@@ -215,7 +432,7 @@ def _build(
     now: datetime,
 ) -> tuple[dict[str, Any], list[tuple[Any, ...]], tuple[DecisionRow, ...], dict[str, Any] | None]:
     """The response, log rows, resolvable decision rows and trace of one request."""
-    tenant, body = job.tenant_id, job.body
+    tenant, body, arm = job.tenant_id, job.body, job.arm
     rec_id = new_id("rec")
     ts = now.replace(tzinfo=None)
     context = orjson.dumps(body.context).decode() if body.context else None
@@ -247,10 +464,10 @@ def _build(
         base = (body.customerId, offer_id, creative_id, channel_id, placement_id, category_id,
                 rec_id, rank)
         log_rows.append((tenant, interaction_id, *base, "recommendation", None, "outbound", ts,
-                         None, context, None))
+                         None, context, None, arm.experiment_key, arm.variant))
         if channel_id in lookups.implicit_channels:
             log_rows.append((tenant, new_id("ix"), *base, "impression", imp_class, "outbound",
-                             ts, None, context, None))
+                             ts, None, context, None, arm.experiment_key, arm.variant))
         rec_rows.append(DecisionRow(rank, *map(intern_id, (offer_id, creative_id, channel_id,
                                                          placement_id, category_id))))
     response: dict[str, Any] = {
@@ -258,9 +475,13 @@ def _build(
         "customerId": body.customerId,
         "count": len(decisions),
         "decisions": decisions,
-        "controlGroup": False,
+        "controlGroup": arm.control_group,
         "degradedScoring": False,
     }
+    assignment = None
+    if arm.experiment_key is not None:
+        assignment = {"key": arm.experiment_key, "variant": arm.variant}
+        response["experiment"] = assignment
     if job.request.placements:
         response["placementResults"] = [
             {"placementId": slot_req.placement_id, "count": len(by_slot.get(i, [])),
@@ -293,5 +514,7 @@ def _build(
             },
             "totalDurationMs": duration,
             "createdAt": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "controlGroup": arm.control_group,
+            "experimentAssignment": assignment,
         }
     return response, log_rows, tuple(rec_rows), trace_doc

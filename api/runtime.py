@@ -3,12 +3,16 @@
 One ``Runtime`` per app: the store, the API-key cache, the rate limiter, the per-tenant
 in-memory working sets, the group-commit writer and the recommend micro-batcher. The app's
 lifespan opens it (blocking work in a thread) and closes it, flushing queued writes.
+
+``now()`` is the wall clock decisions and realtime metrics are computed at
+(``ServingConfig.wall_clock``, injectable for tests; UTC now by default).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +22,7 @@ from typing import Any
 from api.auth import KeyCache
 from api.lookups import CatalogLookups, build_lookups
 from api.ratelimit import SlidingWindowLimiter
-from api.state import StateConfig, TenantState, load_tenant
+from api.state import MetricSet, StateConfig, TenantState, load_tenant, read_history
 from api.writer import GroupCommitWriter
 from engine.catalog import Catalog
 from engine.errors import UnauthorizedError
@@ -42,6 +46,7 @@ class ServingConfig:
     decide_workers: int = 1  # decide calls in flight at once
     max_write_rows: int = 5000  # rows per group commit
     state: StateConfig = field(default_factory=StateConfig)
+    wall_clock: Callable[[], datetime] | None = None  # aware UTC "now"; None: the real one
 
 
 class Runtime:
@@ -62,6 +67,15 @@ class Runtime:
         self._keys: KeyCache | None = None
         self._lookups: dict[str, CatalogLookups] = {}
         self._load_lock = asyncio.Lock()
+        # held by a group commit from its transaction until its rows are in memory, and by a
+        # history reload from its store read until the swap: a reload never misses or
+        # doubles a row
+        self._history_lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The wall clock (aware UTC) decisions are made at."""
+        clock = self.config.wall_clock
+        return datetime.now(UTC) if clock is None else clock()
 
     # -- lifecycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -101,7 +115,7 @@ class Runtime:
 
     # -- tenants -------------------------------------------------------------------------
     def _load(self, tenant_id: str) -> TenantState:
-        return load_tenant(self.store, tenant_id, datetime.now(UTC), self.config.state)
+        return load_tenant(self.store, tenant_id, self.now(), self.config.state)
 
     async def tenant(self, tenant_id: str) -> TenantState:
         """The tenant's working set, loaded on first use (tenants created after start)."""
@@ -119,6 +133,22 @@ class Runtime:
     def catalog(self, tenant_id: str) -> Catalog:
         return self.store.load_catalog(tenant_id)
 
+    def metric_set(self, state: TenantState, catalog: Catalog) -> MetricSet:
+        """The tenant's active metrics at ``catalog``; the in-memory history is first widened
+        (reloaded from the store, blocking) when they reach further back than it does."""
+        metrics = state.metric_set(catalog, self.config.state.history_window)
+        if not state.history.covers(metrics.window):
+            with self._history_lock:
+                if not state.history.covers(metrics.window):
+                    started = time.perf_counter()
+                    frame = read_history(self.store, state.tenant_id, self.now(),
+                                         metrics.window, self.config.state)
+                    state.history.reset(frame, window=metrics.window)
+                    log.info("tenant %s: history reloaded over %s (%d rows) in %.2fs",
+                             state.tenant_id, metrics.window or "all time", frame.height,
+                             time.perf_counter() - started)
+        return metrics
+
     def lookups(self, tenant_id: str) -> CatalogLookups:
         catalog = self.catalog(tenant_id)
         cached = self._lookups.get(tenant_id)
@@ -131,6 +161,12 @@ class Runtime:
         self, rows: Sequence[tuple[Any, ...]], traces: Sequence[tuple[str, dict[str, Any]]]
     ) -> None:
         """Writer thread: one transaction, then make the rows visible to the next decision."""
+        with self._history_lock:
+            self._commit_locked(rows, traces)
+
+    def _commit_locked(
+        self, rows: Sequence[tuple[Any, ...]], traces: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
         serving.commit_batch(self.store, serving.log_batch(rows), traces)
         by_tenant: dict[str, list[tuple[Any, ...]]] = {}
         skips = self.config.state.history_skips

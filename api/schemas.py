@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 Id = Field(min_length=1, max_length=255)
 
@@ -87,14 +87,22 @@ class RecommendMeta(BaseModel):
     durationMs: float
 
 
+class ExperimentAssignment(BaseModel):
+    key: str = Field(description="The active experiment's key.")
+    variant: str = Field(description="The customer's variant, or __holdout__.")
+
+
 class RecommendResponse(BaseModel):
     recommendationId: str
     customerId: str
     count: int
     decisions: list[Decision]
     placementResults: list[PlacementResult] | None = None
-    controlGroup: bool
+    controlGroup: bool = Field(description="A holdout customer: priority-only fallback.")
     degradedScoring: bool
+    experiment: ExperimentAssignment | None = Field(
+        default=None, description="Present while the tenant has an active experiment."
+    )
     meta: RecommendMeta | None = None
 
 
@@ -186,6 +194,148 @@ class DecisionTraceList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# -- catalog documents (behavioural metrics, experiments) ---------------------------------
+class DocumentBody(RootModel[dict[str, Any]]):
+    """A catalog document as JSON; the store validates it against the entity's model."""
+
+
+class CatalogDocument(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    version: int
+    createdAt: str | None = None
+    updatedAt: str | None = None
+    deletedAt: str | None = None
+
+
+class Pagination(BaseModel):
+    total: int
+    limit: int
+    hasMore: bool
+    nextCursor: str | None
+
+
+class MetricCount(BaseModel):
+    values: int = Field(description="Rows of the metric in the latest batch refresh.")
+
+
+class BehavioralMetricOut(CatalogDocument):
+    name: str
+    count_: MetricCount | None = Field(default=None, alias="_count")
+
+
+class BehavioralMetricList(BaseModel):
+    data: list[BehavioralMetricOut]
+    total: int
+    hasMore: bool
+    pagination: Pagination
+
+
+class MetricValue(BaseModel):
+    metric: str
+    groupKey: str | None = Field(description="offerId=off_x|channelId=ch_y, or null.")
+    value: float | None
+
+
+class MetricValues(BaseModel):
+    customerId: str
+    asOf: str
+    values: list[MetricValue]
+    skipped: dict[str, str] = Field(description="Active definitions that do not compile.")
+
+
+class ExperimentOut(CatalogDocument):
+    key: str
+    name: str
+    status: str
+
+
+class ExperimentList(BaseModel):
+    data: list[ExperimentOut]
+    pagination: Pagination
+
+
+class ExperimentResultsOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    experimentKey: str
+    alpha: float
+    arms: list[dict[str, Any]]
+    comparisons: list[dict[str, Any]]
+
+
+class PowerRequest(Body):
+    baselineConversionRate: float = Field(description="Control conversion rate, 0.001-1.")
+    minimumDetectableEffect: float = Field(description="Smallest effect to detect, 0.001-1.")
+    mdeType: Literal["absolute", "relative"] = "absolute"
+    significanceLevel: float = Field(default=0.05, description="Alpha, 0.01-0.20.")
+    power: float = Field(default=0.8, description="0.5-0.99.")
+    trafficSplit: float = Field(default=0.5, description="Treatment share, 0.1-0.9.")
+    dailyTraffic: float | None = Field(
+        default=None, description="Customers per day; default: the last 14 days' average "
+        "daily recommendations."
+    )
+
+
+class PowerResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    requiredSampleSize: int
+    perVariant: dict[str, int]
+    estimatedDuration: dict[str, Any]
+    sensitivityTable: list[dict[str, Any]]
+
+
+# -- interactions --------------------------------------------------------------------------
+class InteractionSummaryList(BaseModel):
+    data: list[dict[str, Any]]
+    total: int
+    limit: int
+
+
+class InteractionHistoryPage(BaseModel):
+    data: list[dict[str, Any]]
+    pagination: Pagination
+
+
+# -- tenant settings -----------------------------------------------------------------------
+class MlWorker(Body):
+    url: str | None = Field(default=None, max_length=2048)
+    enabled: bool | None = None
+
+
+class TenantSettings(Body):
+    """The documented tenant settings (spec §19.2); a PUT deep-merges the given keys."""
+
+    decisionTraceEnabled: bool | None = None
+    decisionTraceSampleRate: float | None = Field(default=None, ge=0, le=1)
+    defaultArbitrationProfileId: str | None = Field(default=None, max_length=255)
+    defaultRankingProfileId: str | None = Field(default=None, max_length=255)
+    holdoutPercentage: float | None = Field(
+        default=None, ge=0, le=100,
+        description="Share of customers (deterministic) given the priority-only fallback.",
+    )
+    enableExperiments: bool | None = None
+    enableBudgets: bool | None = None
+    enableGuardrails: bool | None = None
+    enableJourneys: bool | None = None
+    enableContentManagement: bool | None = None
+    enableBehavioralMetrics: bool | None = None
+    maxOffersPerDecision: int | None = Field(default=None, ge=1, le=100)
+    defaultChannelTimeout: int | None = Field(default=None, ge=100, le=60000)
+    retentionDays: int | None = Field(default=None, ge=1, le=3650)
+    approvalWorkflowEnabled: bool | None = None
+    requirePublishApproval: bool | None = None
+    mfaRequired: bool | None = None
+    theme: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=35)
+    timezone: str | None = Field(default=None, max_length=64)
+    mlWorker: MlWorker | None = None
+    aiAnalyzerSettings: dict[str, Any] | None = None
+
+
+class TenantSettingsOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -8,7 +8,16 @@ with every group commit, so the request path never queries DuckDB:
 - ``HistoryIndex``: the recent interaction history (``HISTORY_SCHEMA``, a trailing window,
   90 days by default; without the ``recommendation`` decision records, which no node reads)
   as a base frame sorted by customer with row offsets, plus a delta frame of everything
-  committed since; merged into the base when the delta grows.
+  committed since; merged into the base when the delta grows. The window is widened to the
+  longest ``windowDays`` of the tenant's active behavioural metrics, and becomes all-time
+  when one of them has no window (``MetricSet.window``), so a metric computed from memory
+  sees every row the batch refresh reads. Widening reloads the tenant's history from the
+  store (the decide worker and the writer wait for the read); an all-time metric
+  therefore keeps the tenant's whole log in memory, which bounds the tenants it suits.
+  Metrics over ``recommendation`` rows (``sourceField: recommendation``) read 0 in realtime,
+  since those decision records are not held.
+- ``MetricSet``: the tenant's active behavioural metrics compiled once per catalog version;
+  ``metric_frame`` turns them into ``metrics.<name>`` customer columns.
 - ``Recommendations``: the decision rows of recent recommendations by id (bounded, oldest
   evicted; a miss falls back to the store), so Respond resolves ``recommendationId + rank``.
 - ``Idempotency``: every seen idempotency key with what its Respond returned, plus the keys
@@ -30,7 +39,10 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from engine.catalog import Catalog
 from engine.catalog.snapshot import HISTORY_SCHEMA
+from engine.errors import ValidationError
+from engine.metrics import CompiledMetric, compile_metric, empty_long, metrics_wide, realtime_values
 from engine.store import serving
 
 _HISTORY_COLUMNS = tuple(HISTORY_SCHEMA)
@@ -75,11 +87,12 @@ class HistoryIndex:
     later commits, and the rows committed since the last read (plain tuples, turned into a
     frame only when a decision needs them: the writer thread stays cheap)."""
 
-    def __init__(self, frame: pl.DataFrame, *, window: timedelta) -> None:
-        self.window = window
+    def __init__(self, frame: pl.DataFrame, *, window: timedelta | None) -> None:
+        self.window = window  # None: all time (rows are never dropped)
         self._lock = threading.Lock()  # guards the references below (held briefly)
         self._read_lock = threading.Lock()  # one reader folds pending rows at a time
         self._compacting = False
+        self._generation = 0  # bumped by ``reset``: a compaction of older data is void
         self._base, self._offsets = self._index(frame)
         self._delta = pl.DataFrame(schema=HISTORY_SCHEMA)
         self._pending: list[tuple[Any, ...]] = []
@@ -146,23 +159,45 @@ class HistoryIndex:
         base, _, delta = self._snapshot()
         return pl.concat([base, delta], how="vertical") if delta.height else base
 
+    def covers(self, window: timedelta | None) -> bool:
+        """Whether the rows held reach ``window`` back (None: all time)."""
+        return self.window is None or (window is not None and self.window >= window)
+
+    def reset(self, frame: pl.DataFrame, *, window: timedelta | None) -> None:
+        """Replace every row with ``frame`` (a fresh read of the store over ``window``).
+
+        The caller must hold off commits while it reads the store and resets (rows
+        committed before the read are in ``frame``; none may arrive in between)."""
+        base, offsets = self._index(frame)
+        with self._read_lock, self._lock:
+            self._base, self._offsets = base, offsets
+            self._delta = pl.DataFrame(schema=HISTORY_SCHEMA)
+            self._pending = []
+            self.window = window
+            self._generation += 1
+
     def maybe_compact(self, now: datetime, *, min_rows: int = 20_000) -> bool:
         """Fold the delta into the base (dropping rows older than the window) when it has
         grown; meant for a worker thread. Returns whether it compacted."""
+        with self._lock:
+            generation = self._generation
         base, _, delta = self._snapshot()
         with self._lock:
-            if self._compacting or delta.height < max(min_rows, base.height // 4):
+            if (self._compacting or generation != self._generation
+                    or delta.height < max(min_rows, base.height // 4)):
                 return False
             self._compacting = True
+            window = self.window
         try:
-            merged = pl.concat([base, delta], how="vertical").filter(
-                pl.col("ts") >= now - self.window
-            )
+            merged = pl.concat([base, delta], how="vertical")
+            if window is not None:
+                merged = merged.filter(pl.col("ts") >= now - window)
             new_base, new_offsets = self._index(merged)
             with self._lock:
-                # rows folded in while we worked stay in the delta
-                self._delta = self._delta.slice(delta.height)
-                self._base, self._offsets = new_base, new_offsets
+                if generation == self._generation:
+                    # rows folded in while we worked stay in the delta
+                    self._delta = self._delta.slice(delta.height)
+                    self._base, self._offsets = new_base, new_offsets
         finally:
             self._compacting = False
         return True
@@ -233,6 +268,65 @@ class Idempotency:
                                                intern_id(classification), intern_id(offer_id)))
 
 
+@dataclass(frozen=True)
+class MetricSet:
+    """The active behavioural metrics of one catalog version, compiled.
+
+    ``window``: how far back the in-memory history must reach for them (None = all time,
+    when a metric has no ``windowDays``). ``skipped``: active definitions that do not
+    compile (stored before validation existed), by name, with the reason."""
+
+    version: int
+    metrics: tuple[CompiledMetric, ...]
+    window: timedelta | None
+    skipped: dict[str, str]
+
+    @classmethod
+    def of(cls, catalog: Catalog, base_window: timedelta) -> MetricSet:
+        compiled: list[CompiledMetric] = []
+        skipped: dict[str, str] = {}
+        names: set[str] = set()
+        for doc in catalog.documents.get("behavioral_metrics", ()):
+            if doc.get("status", "active") != "active":
+                continue
+            try:
+                metric = compile_metric(doc)
+            except ValidationError as exc:
+                skipped[str(doc.get("name") or doc.get("id"))] = exc.message
+                continue
+            if metric.name not in names:
+                names.add(metric.name)
+                compiled.append(metric)
+        window: timedelta | None = base_window
+        if any(m.window_days is None for m in compiled):
+            window = None
+        elif compiled:
+            window = max(base_window, *(timedelta(days=m.window_days or 0) for m in compiled))
+        return cls(catalog.version, tuple(compiled), window, skipped)
+
+    def values(self, history: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+        """Long values (``metric, customer_id, group_key, value``) of every customer in
+        ``history`` as of ``as_of``: ONE ``realtime_values`` call, whatever the count."""
+        if not self.metrics:
+            return empty_long()
+        return realtime_values(history, self.metrics, as_of)
+
+    def customer_frame(
+        self, customers: pl.DataFrame, ids: Sequence[str], long: pl.DataFrame
+    ) -> pl.DataFrame:
+        """``customers`` (rows of known customers) with ``metrics.<name>`` columns of the
+        ungrouped metrics, one row per id in ``ids`` order (unknown customers get a row of
+        null attributes and their metric values: 0 for count/sum without events)."""
+        if not self.metrics:
+            return customers
+        wide = metrics_wide(long, list(dict.fromkeys(ids)), self.metrics)
+        if wide.width == 1:  # only grouped metrics: nothing joins by customer
+            return customers
+        if customers.width == 1:
+            return wide
+        return wide.join(customers, on="customer_id", how="left", maintain_order="left")
+
+
 class TenantState:
     def __init__(
         self,
@@ -241,13 +335,24 @@ class TenantState:
         history: HistoryIndex,
         recommendations: Recommendations,
         idempotency: Idempotency,
+        settings: dict[str, Any] | None = None,
+        metrics: MetricSet | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.customers = customers
         self.history = history
         self.recommendations = recommendations
         self.idempotency = idempotency
+        self.settings: dict[str, Any] = settings or {}  # tenant settings (holdoutPercentage)
         self.base_flow_lock = threading.Lock()
+        self._metrics = metrics
+
+    def metric_set(self, catalog: Catalog, base_window: timedelta) -> MetricSet:
+        """The compiled active metrics of ``catalog`` (cached per catalog version)."""
+        cached = self._metrics
+        if cached is None or cached.version != catalog.version:
+            cached = self._metrics = MetricSet.of(catalog, base_window)
+        return cached
 
 
 @dataclass(frozen=True)
@@ -259,17 +364,29 @@ class StateConfig:
     history_skips: frozenset[str] = frozenset({"recommendation"})
 
 
+def read_history(
+    store: Any, tenant_id: str, now: datetime, window: timedelta | None, config: StateConfig
+) -> pl.DataFrame:
+    """The tenant's history rows over ``window`` back from ``now`` (None: all of them),
+    without the ``history_skips`` outcomes."""
+    recent = serving.recent_history(store, tenant_id, None if window is None else now - window)
+    if config.history_skips:
+        recent = recent.filter(~pl.col("outcome").is_in(list(config.history_skips)))
+    return recent
+
+
 def load_tenant(store: Any, tenant_id: str, now: datetime, config: StateConfig) -> TenantState:
     """Build one tenant's working set from the store (blocking; call from a thread)."""
     customers = CustomerIndex(serving.customer_frame(store, tenant_id))
-    recent = serving.recent_history(store, tenant_id, now - config.history_window)
-    if config.history_skips:
-        recent = recent.filter(~pl.col("outcome").is_in(list(config.history_skips)))
-    history = HistoryIndex(recent, window=config.history_window)
+    metrics = MetricSet.of(store.load_catalog(tenant_id), config.history_window)
+    recent = read_history(store, tenant_id, now, metrics.window, config)
+    history = HistoryIndex(recent, window=metrics.window)
     recommendations = Recommendations(config.recommendation_capacity)
     recommendations.load(
         serving.recent_recommendations(store, tenant_id, config.recommendation_capacity)
     )
     idempotency = Idempotency()
     idempotency.load(serving.idempotency_records(store, tenant_id))
-    return TenantState(tenant_id, customers, history, recommendations, idempotency)
+    settings = store.tenants.get(tenant_id).get("settings") or {}
+    return TenantState(tenant_id, customers, history, recommendations, idempotency,
+                       settings=settings, metrics=metrics)

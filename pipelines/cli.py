@@ -50,8 +50,10 @@ def init() -> None:
     """Create the database file (or migrate it to the current schema)."""
     settings = Settings()
     store = open_store(settings)
-    out.print(f"database ready: [bold]{settings.database_path}[/] "
-              f"(schema version {store.db.schema_version()})")
+    out.print(
+        f"database ready: [bold]{settings.database_path}[/] "
+        f"(schema version {store.db.schema_version()})"
+    )
     store.close()
 
 
@@ -81,8 +83,9 @@ def keys_create(
         try:
             expiry = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
         except ValueError:
-            raise ValidationError(f"--expires-at {expires_at!r} is not an ISO-8601 time",
-                                  field="expiresAt") from None
+            raise ValidationError(
+                f"--expires-at {expires_at!r} is not an ISO-8601 time", field="expiresAt"
+            ) from None
         if expiry.tzinfo is not None:
             expiry = expiry.astimezone(tz=None).replace(tzinfo=None)
     store = open_store()
@@ -144,8 +147,15 @@ def metrics_refresh(
 
     store = open_store()
     try:
-        refresh_command(store, tenant, as_of=as_of, parquet=parquet, prune_older=prune_older,
-                        progress=progress, console=out)
+        refresh_command(
+            store,
+            tenant,
+            as_of=as_of,
+            parquet=parquet,
+            prune_older=prune_older,
+            progress=progress,
+            console=out,
+        )
     finally:
         store.close()
 
@@ -153,35 +163,56 @@ def metrics_refresh(
 @app.command("score")
 def score(
     tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")] = "demo",
-    flow: Annotated[str | None, typer.Option(
-        help="Decision flow key (default: the tenant's default flow).")] = None,
-    customers: Annotated[str | None, typer.Option(
-        help="Customer schema name or a .parquet file (ids, or ids + attributes); "
-             "default: the tenant's first customer table.")] = None,
-    segment: Annotated[str | None, typer.Option(
-        help="Only customers whose segment column contains this (e.g. high_income).")] = None,
-    segment_column: Annotated[str, typer.Option(
-        "--segment-column", help="Customer column the segment filter reads.")] = "segments",
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Decision time, ISO-8601 (default: now; when resuming, the run's).")] = None,
-    limit: Annotated[int | None, typer.Option(
-        min=0, help="At most this many customers (the first by id).")] = None,
-    output: Annotated[Path, typer.Option(
-        "--out", help="Output directory; each run writes <out>/<run-id>/.")] = Path("out/batch"),
-    run_id: Annotated[str | None, typer.Option(
-        "--run-id", help="Name the run; rerun the same id to resume it.")] = None,
-    chunk_size: Annotated[int, typer.Option(
-        "--chunk-size", min=1, help="Customers per chunk.")] = 100_000,
-    log_decisions: Annotated[bool, typer.Option(
-        "--log-decisions", help="Append the decisions to the interaction log.")] = False,
+    flow: Annotated[
+        str | None, typer.Option(help="Decision flow key (default: the tenant's default flow).")
+    ] = None,
+    customers: Annotated[
+        str | None,
+        typer.Option(
+            help="Customer schema name or a .parquet file (ids, or ids + attributes); "
+            "default: the tenant's first customer table."
+        ),
+    ] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(help="Only customers whose segment column contains this (e.g. high_income)."),
+    ] = None,
+    segment_column: Annotated[
+        str, typer.Option("--segment-column", help="Customer column the segment filter reads.")
+    ] = "segments",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Decision time, ISO-8601 (default: now; when resuming, the run's)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=0, help="At most this many customers (the first by id).")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--out", help="Output directory; each run writes <out>/<run-id>/.")
+    ] = Path("out/batch"),
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Name the run; rerun the same id to resume it.")
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Customers per chunk.")
+    ] = 100_000,
+    log_decisions: Annotated[
+        bool, typer.Option("--log-decisions", help="Append the decisions to the interaction log.")
+    ] = False,
     channel: Annotated[str | None, typer.Option(help="Channel type of the request.")] = None,
     placement: Annotated[str | None, typer.Option(help="Placement id or slot type.")] = None,
-    offers: Annotated[int, typer.Option(
-        min=1, max=50, help="Decisions per customer (the request's limit).")] = 5,
-    experiment: Annotated[str | None, typer.Option(
-        help="Experiment key whose arm fills experiment_variant.")] = None,
-    content: Annotated[bool, typer.Option(
-        "--content", help="Also render and write each decision's creative content.")] = False,
+    offers: Annotated[
+        int, typer.Option(min=1, max=50, help="Decisions per customer (the request's limit).")
+    ] = 5,
+    experiment: Annotated[
+        str | None, typer.Option(help="Experiment key whose arm fills experiment_variant.")
+    ] = None,
+    content: Annotated[
+        bool,
+        typer.Option("--content", help="Also render and write each decision's creative content."),
+    ] = False,
 ) -> None:
     """Score customers with a decision flow in chunks (resumable), Parquet out."""
     from pipelines.batch_score import score_command
@@ -189,11 +220,24 @@ def score(
     store = open_store()
     try:
         score_command(
-            store, tenant, flow=flow, customers=customers, segment=segment,
-            segment_column=segment_column, as_of=as_of, limit=limit, out=output,
-            run_id=run_id, chunk_size=chunk_size, log_decisions=log_decisions,
-            channel=channel, placement=placement, offers=offers, experiment=experiment,
-            content=content, console=out,
+            store,
+            tenant,
+            flow=flow,
+            customers=customers,
+            segment=segment,
+            segment_column=segment_column,
+            as_of=as_of,
+            limit=limit,
+            out=output,
+            run_id=run_id,
+            chunk_size=chunk_size,
+            log_decisions=log_decisions,
+            channel=channel,
+            placement=placement,
+            offers=offers,
+            experiment=experiment,
+            content=content,
+            console=out,
         )
     finally:
         store.close()
@@ -231,8 +275,13 @@ def print_summary(store: Store, tenant_id: str) -> None:
     out.print(counts)
 
     offers = Table(title="Offers")
-    for col, justify in (("offer", "left"), ("category", "left"), ("priority", "right"),
-                         ("status", "left"), ("creatives", "right")):
+    for col, justify in (
+        ("offer", "left"),
+        ("category", "left"),
+        ("priority", "right"),
+        ("status", "left"),
+        ("creatives", "right"),
+    ):
         offers.add_column(col, justify=justify)  # type: ignore[arg-type]
     for name, category, priority, status, n in summary["offers"]:
         offers.add_row(name, category or "", str(priority), status, str(n or 0))
@@ -260,9 +309,7 @@ def serve(
     ] = False,
     host: Annotated[str | None, typer.Option(help="Address to bind (NEXTBEST_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (NEXTBEST_PORT).")] = None,
-    customers: Annotated[
-        int, typer.Option(min=1, help="Customers to generate for --demo.")
-    ] = 1000,
+    customers: Annotated[int, typer.Option(min=1, help="Customers to generate for --demo.")] = 1000,
 ) -> None:
     """Serve the Recommend/Respond API (one process; threads for decisions and writes)."""
     import uvicorn
@@ -275,11 +322,20 @@ def serve(
         settings = settings.model_copy(update=updates)
     if demo:
         _prepare_demo(settings, customers)
-    out.print(f"serving on [bold]http://{settings.host}:{settings.port}[/] "
-              f"(docs at /docs, database {settings.database_path})")
+    out.print(
+        f"serving on [bold]http://{settings.host}:{settings.port}[/] "
+        f"(docs at /docs, database {settings.database_path})"
+    )
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
-        http="httptools", ws="none", lifespan="on", workers=1, log_level="warning",
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        lifespan="on",
+        workers=1,
+        log_level="warning",
         access_log=False,
     )
 
@@ -306,13 +362,17 @@ def _prepare_demo(settings: Settings, customers: int) -> None:
     out.print("API key (store it; set NEXTBEST_DEMO_API_KEY to keep it across runs):")
     print(raw)
     out.print("Recommend:")
-    print(f"curl -s {base}/recommend {auth} -d '{{\"customerId\": \"SBX-000042\", "
-          f"\"decisionFlowKey\": \"starbucks-decision-pipeline\", \"channel\": \"web\", "
-          f"\"limit\": 3, \"debug\": true}}'")
+    print(
+        f'curl -s {base}/recommend {auth} -d \'{{"customerId": "SBX-000042", '
+        f'"decisionFlowKey": "starbucks-decision-pipeline", "channel": "web", '
+        f'"limit": 3, "debug": true}}\''
+    )
     out.print("Respond (use a recommendationId from the answer above):")
-    print(f"curl -s {base}/respond {auth} -d '{{\"customerId\": \"SBX-000042\", "
-          f"\"recommendationId\": \"<recommendationId>\", \"rank\": 1, "
-          f"\"outcome\": \"click\", \"idempotencyKey\": \"demo-click-1\"}}'")
+    print(
+        f'curl -s {base}/respond {auth} -d \'{{"customerId": "SBX-000042", '
+        f'"recommendationId": "<recommendationId>", "rank": 1, '
+        f'"outcome": "click", "idempotencyKey": "demo-click-1"}}\''
+    )
 
 
 def main() -> None:

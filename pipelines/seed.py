@@ -37,9 +37,11 @@ class SeedResult:
 
 
 def loaded_packs(store: Store, tenant_id: str) -> list[str]:
-    rows = store.db.cursor().execute(
-        "SELECT name FROM packs WHERE tenant_id = ? ORDER BY loaded_at", [tenant_id]
-    ).fetchall()
+    rows = (
+        store.db.cursor()
+        .execute("SELECT name FROM packs WHERE tenant_id = ? ORDER BY loaded_at", [tenant_id])
+        .fetchall()
+    )
     return [r[0] for r in rows]
 
 
@@ -47,7 +49,11 @@ def purge_tenant_data(store: Store, tenant_id: str) -> None:
     """Hard-delete a tenant's catalog, customers, log and traces (system outcome types stay)."""
     with store.db.transaction() as cur:
         for table in CATALOG_TABLES:
-            extra = " AND json_extract(doc, '$.isSystem') IS NOT true" if table == "outcome_types" else ""
+            extra = (
+                " AND json_extract(doc, '$.isSystem') IS NOT true"
+                if table == "outcome_types"
+                else ""
+            )
             cur.execute(f"DELETE FROM {table} WHERE tenant_id = ?{extra}", [tenant_id])
         for (name,) in cur.execute(
             "SELECT table_name FROM customer_schemas WHERE tenant_id = ?", [tenant_id]
@@ -94,8 +100,9 @@ def seed_starbucks(
 
     people = starbucks.generate_customers(customers, seed=seed)
     counts["customers"] = store.customers.load(tenant_id, CUSTOMER_SCHEMA, people)
-    history = starbucks.generate_history(people, documents, days=90, as_of=as_of, seed=seed,
-                                         per_customer=history_per_customer)
+    history = starbucks.generate_history(
+        people, documents, days=90, as_of=as_of, seed=seed, per_customer=history_per_customer
+    )
     counts["interactions"] = store.interactions.append(tenant_id, history)
     with store.db.transaction() as cur:
         cur.execute(
@@ -128,6 +135,8 @@ def pack_summary(store: Store, tenant_id: str) -> dict[str, Any]:
         "offers": offers,
         "customers": sum(s["rowCount"] for s in store.customers.schemas(tenant_id)),
         "interactions": outcomes,
-        "flows": [(f["key"], f["status"], len(f.get("publishedVersions", [])))
-                  for f in catalog.decision_flows],
+        "flows": [
+            (f["key"], f["status"], len(f.get("publishedVersions", [])))
+            for f in catalog.decision_flows
+        ],
     }

@@ -176,9 +176,18 @@ class Creative(Document):
     placement_id: str | None = None
     status: Status = "draft"
     template_type: Literal[
-        "email_html", "email_text", "push_notification", "sms_text", "in_app_banner",
-        "in_app_modal", "in_app_card", "web_banner", "web_overlay", "webhook_payload",
-        "whatsapp_template", "social_post",
+        "email_html",
+        "email_text",
+        "push_notification",
+        "sms_text",
+        "in_app_banner",
+        "in_app_modal",
+        "in_app_card",
+        "web_banner",
+        "web_overlay",
+        "webhook_payload",
+        "whatsapp_template",
+        "social_post",
     ] = "email_html"
     content: dict[str, str] = Field(default_factory=dict)
     personalization: list[PersonalizationMapping] = Field(default_factory=list, max_length=500)
@@ -224,14 +233,19 @@ class QualificationRule(Document):
     scope_id: str | None = Field(default=None, validate_default=True)
     scopes: list[ScopeAssignment] = Field(default_factory=list)
     rule_type: Literal[
-        "segment_required", "attribute_condition", "propensity_threshold", "recency_check",
+        "segment_required",
+        "attribute_condition",
+        "propensity_threshold",
+        "recency_check",
         "metric_condition",
     ]
     config: dict[str, Any]
     priority: int = Field(default=50, ge=0, le=100)
     stage: Literal["eligibility", "fit", "match", "ranking"] | None = None
 
-    _scope_id = field_validator("scope_id")(classmethod(lambda cls, v, info: _check_scope_id(v, info)))
+    _scope_id = field_validator("scope_id")(
+        classmethod(lambda cls, v, info: _check_scope_id(v, info))
+    )
 
 
 class ContactPolicy(Document):
@@ -242,14 +256,25 @@ class ContactPolicy(Document):
     scope_id: str | None = Field(default=None, validate_default=True)
     scopes: list[ScopeAssignment] = Field(default_factory=list)
     rule_type: Literal[
-        "frequency_cap", "cooldown", "budget_exhausted", "outcome_based", "segment_exclusion",
-        "time_window", "mutual_exclusion", "cross_channel_cap", "customer_total_cap",
-        "allow_override", "category_suppression", "metric_condition",
+        "frequency_cap",
+        "cooldown",
+        "budget_exhausted",
+        "outcome_based",
+        "segment_exclusion",
+        "time_window",
+        "mutual_exclusion",
+        "cross_channel_cap",
+        "customer_total_cap",
+        "allow_override",
+        "category_suppression",
+        "metric_condition",
     ]
     config: dict[str, Any] = Field(default_factory=dict)
     priority: int = Field(default=50, ge=0, le=100)
 
-    _scope_id = field_validator("scope_id")(classmethod(lambda cls, v, info: _check_scope_id(v, info)))
+    _scope_id = field_validator("scope_id")(
+        classmethod(lambda cls, v, info: _check_scope_id(v, info))
+    )
 
 
 def _check_scope_id(scope_id: str | None, info: ValidationInfo) -> str | None:
@@ -293,7 +318,9 @@ class FilterCondition(Document):
 
     id: None = None
     field: str | None = Field(default=None, min_length=1, max_length=100)
-    operator: Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains"] | None = None
+    operator: Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains"] | None = (
+        None
+    )
     value: Any = None
     and_: list[FilterCondition] | None = Field(default=None, alias="and", max_length=50)
     or_: list[FilterCondition] | None = Field(default=None, alias="or", max_length=50)

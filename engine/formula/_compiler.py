@@ -27,6 +27,7 @@ from engine.formula._ast import (
     children,
     walk,
 )
+from engine.formula._errors import FormulaError
 from engine.formula._functions import FUNCTIONS, choose
 from engine.formula._types import (
     Kind,
@@ -140,9 +141,21 @@ def _variable(name: str, columns: Columns) -> Typed:
     if isinstance(columns, Mapping):
         if name not in columns:
             return null(Kind.NULL)
-        dtype = columns[name]
-        return column(name, dtype() if isinstance(dtype, type) else dtype)
+        dtype = _dtype(name, columns[name])
+        return null(Kind.NULL) if dtype is None else column(name, dtype)
     return column(name, None) if name in columns else null(Kind.NULL)
+
+
+def _dtype(name: str, dtype: object) -> pl.DataType | None:
+    """A dtype instance from a schema value (``pl.Int64`` works as well as ``pl.Int64()``)."""
+    if isinstance(dtype, pl.DataType):
+        return dtype
+    if isinstance(dtype, type) and issubclass(dtype, pl.DataType):
+        try:
+            return dtype()
+        except TypeError:  # e.g. pl.List without its inner type: not a formula value anyway
+            return None
+    raise FormulaError(f"the type of column '{name}' must be a Polars data type, got {dtype!r}")
 
 
 def _unary(op: str, operand: Typed) -> Typed:

@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,8 +35,10 @@ class Database:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(str(path), config={"autoload_known_extensions": False,
-                                                           "autoinstall_known_extensions": False})
+            self._con = duckdb.connect(
+                str(path),
+                config={"autoload_known_extensions": False, "autoinstall_known_extensions": False},
+            )
         except duckdb.IOException as exc:
             raise ConflictError(
                 f"cannot open database {path}: {exc}. Only one process may open a DuckDB file; "
@@ -124,10 +126,8 @@ class Database:
 def _drop_views(cur: duckdb.DuckDBPyConnection) -> None:
     """Forget Arrow batches registered by a failed transaction (the names are reused)."""
     for name in ("_log_batch", "_customers_batch"):
-        try:
+        with suppress(duckdb.Error):
             cur.unregister(name)
-        except duckdb.Error:
-            pass
 
 
 def pepper_for(db_path: Path, configured: str | None) -> bytes:

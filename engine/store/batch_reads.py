@@ -84,8 +84,7 @@ def _table(store: Store, tenant_id: str, schema: str | None, *, required: bool) 
         if s["name"] == schema:
             return s["table"]
     known = ", ".join(s["name"] for s in schemas) or "none"
-    raise NotFoundError(f"customer schema {schema!r} not found (known: {known})",
-                        field="customers")
+    raise NotFoundError(f"customer schema {schema!r} not found (known: {known})", field="customers")
 
 
 def _columns(cur: Any, sql: str, params: list[Any]) -> list[tuple[str, str]]:
@@ -107,22 +106,28 @@ def _base(store: Store, tenant_id: str, source: CustomerSource) -> tuple[str, li
     cols = _columns(cur, raw, [str(path)])
     names = [n for n, _ in cols]
     if "customer_id" not in names:
-        raise ValidationError(f"customer file {path.name!r} has no customer_id column",
-                              field="customers")
+        raise ValidationError(
+            f"customer file {path.name!r} has no customer_id column", field="customers"
+        )
     attrs = [n for n in names if n != "customer_id"]
     if attrs:
-        select = ", ".join(
-            f"{_quote(n)} AS {_quote(n.removeprefix('customer.'))}" for n in attrs
+        select = ", ".join(f"{_quote(n)} AS {_quote(n.removeprefix('customer.'))}" for n in attrs)
+        return (
+            f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, {select} FROM read_parquet(?)",
+            [str(path)],
         )
-        return (f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, {select} "
-                f"FROM read_parquet(?)", [str(path)])
-    ids = ("SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM read_parquet(?) "
-           "WHERE customer_id IS NOT NULL")
+    ids = (
+        "SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM read_parquet(?) "
+        "WHERE customer_id IS NOT NULL"
+    )
     table = _table(store, tenant_id, source.schema, required=False)
     if table is None:
         return ids, [str(path)]
-    return (f"SELECT p.customer_id, t.* EXCLUDE (customer_id) FROM ({ids}) p "
-            f"LEFT JOIN {_quote(table)} t USING (customer_id)", [str(path)])
+    return (
+        f"SELECT p.customer_id, t.* EXCLUDE (customer_id) FROM ({ids}) p "
+        f"LEFT JOIN {_quote(table)} t USING (customer_id)",
+        [str(path)],
+    )
 
 
 def _customer_set(store: Store, tenant_id: str, source: CustomerSource) -> tuple[str, list[Any]]:
@@ -149,9 +154,13 @@ def count_customers(store: Store, tenant_id: str, source: CustomerSource) -> int
     """How many customers the source holds (after the segment filter). A file of customer
     rows must name each customer once (a file of ids only may repeat them)."""
     sql, params = _customer_set(store, tenant_id, source)
-    rows, distinct, ids = store.db.cursor().execute(
-        f"SELECT count(*), count(DISTINCT customer_id), count(customer_id) FROM ({sql})",
-        params).fetchall()[0]
+    rows, distinct, ids = (
+        store.db.cursor()
+        .execute(
+            f"SELECT count(*), count(DISTINCT customer_id), count(customer_id) FROM ({sql})", params
+        )
+        .fetchall()[0]
+    )
     if rows != distinct or rows != ids:
         name = Path(source.parquet).name if source.parquet is not None else "the customer table"
         raise ValidationError(
@@ -244,9 +253,13 @@ def history_for_customers(
     sql = f"SELECT {_HISTORY_COLUMNS} FROM interactions WHERE {' AND '.join(where)}"
     if customer_ids is None:
         return cur.sql(sql, params=params).to_arrow_table()
-    ids = pa.table({"customer_id": pa.array(customer_ids, type=pa.string())
-                    if not isinstance(customer_ids, pa.Array | pa.ChunkedArray)
-                    else customer_ids.cast(pa.string())})
+    ids = pa.table(
+        {
+            "customer_id": pa.array(customer_ids, type=pa.string())
+            if not isinstance(customer_ids, pa.Array | pa.ChunkedArray)
+            else customer_ids.cast(pa.string())
+        }
+    )
     cur.register(_IDS, ids)
     try:
         return cur.sql(
@@ -259,11 +272,15 @@ def history_for_customers(
 def count_logged(store: Store, tenant_id: str, recommendation_prefix: str) -> int:
     """Recommendation rows whose ``recommendation_id`` starts with the prefix (a batch run
     checks this before logging a chunk a crashed attempt may already have logged)."""
-    return int(store.db.cursor().execute(
-        "SELECT count(*) FROM interactions WHERE tenant_id = ? AND outcome = 'recommendation' "
-        "AND starts_with(recommendation_id, ?)",
-        [tenant_id, recommendation_prefix],
-    ).fetchall()[0][0])
+    return int(
+        store.db.cursor()
+        .execute(
+            "SELECT count(*) FROM interactions WHERE tenant_id = ? AND outcome = 'recommendation' "
+            "AND starts_with(recommendation_id, ?)",
+            [tenant_id, recommendation_prefix],
+        )
+        .fetchall()[0][0]
+    )
 
 
 __all__ = [

@@ -53,7 +53,9 @@ def validation_error(exc: pydantic.ValidationError, label: str) -> ValidationErr
         msg = err["msg"].removeprefix("Value error, ")
         details.append({"field": loc, "message": msg})
     first = details[0]
-    return ValidationError(f"invalid {label}: {first['field']}: {first['message']}", details=details)
+    return ValidationError(
+        f"invalid {label}: {first['field']}: {first['message']}", details=details
+    )
 
 
 def _a(noun: str) -> str:
@@ -152,8 +154,15 @@ class CatalogRepo:
             self._check_refs(cur, tenant_id, doc)
             cur.execute(
                 f"INSERT INTO {self.spec.table} VALUES (?, ?, ?, ?, ?, 1, ?, ?, NULL)",
-                [tenant_id, entity_id, self._name(doc), doc.get("status"),
-                 orjson.dumps(doc).decode(), now, now],
+                [
+                    tenant_id,
+                    entity_id,
+                    self._name(doc),
+                    doc.get("status"),
+                    orjson.dumps(doc).decode(),
+                    now,
+                    now,
+                ],
             )
             self._on_write(cur, tenant_id)
         self._on_commit(tenant_id)
@@ -258,9 +267,13 @@ class CatalogRepo:
             found = found[0] if found else None
             if found is None:
                 label = ENTITIES[table].label
-                raise ValidationError(f"{ref_field}: {label} {ref!r} does not exist", field=ref_field)
+                raise ValidationError(
+                    f"{ref_field}: {label} {ref!r} does not exist", field=ref_field
+                )
 
-    def _fetch(self, cur: Any, tenant_id: str, entity_id: str, include_deleted: bool) -> dict | None:
+    def _fetch(
+        self, cur: Any, tenant_id: str, entity_id: str, include_deleted: bool
+    ) -> dict | None:
         deleted = "" if include_deleted else " AND deleted_at IS NULL"
         row = cur.execute(
             f"SELECT id, doc, version, created_at, updated_at, deleted_at FROM {self.spec.table} "
@@ -274,8 +287,15 @@ class CatalogRepo:
         cur.execute(
             f"UPDATE {self.spec.table} SET doc = ?, name = ?, status = ?, version = ?, "
             "updated_at = ? WHERE tenant_id = ? AND id = ?",
-            [orjson.dumps(doc).decode(), self._name(doc), doc.get("status"), version, utcnow(),
-             tenant_id, entity_id],
+            [
+                orjson.dumps(doc).decode(),
+                self._name(doc),
+                doc.get("status"),
+                version,
+                utcnow(),
+                tenant_id,
+                entity_id,
+            ],
         )
 
     @staticmethod

@@ -54,8 +54,9 @@ class Customers:
             cur.execute(f'DROP TABLE IF EXISTS "{table}"')
             cur.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _customers_batch')
             cur.unregister("_customers_batch")
-            cur.execute("DELETE FROM customer_schemas WHERE tenant_id = ? AND name = ?",
-                        [tenant_id, schema])
+            cur.execute(
+                "DELETE FROM customer_schemas WHERE tenant_id = ? AND name = ?", [tenant_id, schema]
+            )
             cur.execute(
                 "INSERT INTO customer_schemas VALUES (?, ?, ?, ?, ?, ?)",
                 [tenant_id, schema, table, key_column, frame.height, utcnow()],
@@ -63,15 +64,23 @@ class Customers:
         return frame.height
 
     def schemas(self, tenant_id: str) -> list[dict[str, Any]]:
-        rows = self.db.cursor().execute(
-            "SELECT name, table_name, key_column, row_count FROM customer_schemas "
-            "WHERE tenant_id = ? ORDER BY name",
-            [tenant_id],
-        ).fetchall()
+        rows = (
+            self.db.cursor()
+            .execute(
+                "SELECT name, table_name, key_column, row_count FROM customer_schemas "
+                "WHERE tenant_id = ? ORDER BY name",
+                [tenant_id],
+            )
+            .fetchall()
+        )
         return [{"name": r[0], "table": r[1], "keyColumn": r[2], "rowCount": r[3]} for r in rows]
 
     def fetch(
-        self, tenant_id: str, customer_ids: Sequence[str] | None = None, *, schema: str | None = None
+        self,
+        tenant_id: str,
+        customer_ids: Sequence[str] | None = None,
+        *,
+        schema: str | None = None,
     ) -> pl.DataFrame:
         """Rows of the given customers (all when None) as ``customer_id`` + ``customer.*``."""
         table = self._table(tenant_id, schema)
@@ -79,9 +88,11 @@ class Customers:
         if customer_ids is not None:
             where = " WHERE customer_id IN (SELECT unnest(?))"
             params.append(list(customer_ids))
-        frame = self.db.cursor().sql(
-            f'SELECT * FROM "{table}"{where} ORDER BY customer_id', params=params
-        ).pl()
+        frame = (
+            self.db.cursor()
+            .sql(f'SELECT * FROM "{table}"{where} ORDER BY customer_id', params=params)
+            .pl()
+        )
         return frame.rename({c: f"customer.{c}" for c in frame.columns if c != "customer_id"})
 
     def count(self, tenant_id: str, schema: str | None = None) -> int:

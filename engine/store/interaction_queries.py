@@ -26,9 +26,21 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 25
 INTERACTION_TYPES = ("recommendation", "impression", "response")
 _COLUMNS = (
-    "id", "customer_id", "offer_id", "creative_id", "channel_id", "placement_id", "outcome",
-    "classification", "direction", "ts", "value", "context", "recommendation_id",
-    "experiment_key", "variant",
+    "id",
+    "customer_id",
+    "offer_id",
+    "creative_id",
+    "channel_id",
+    "placement_id",
+    "outcome",
+    "classification",
+    "direction",
+    "ts",
+    "value",
+    "context",
+    "recommendation_id",
+    "experiment_key",
+    "variant",
 )
 
 
@@ -62,12 +74,15 @@ def interaction_history(
     require_tenant(cur, tenant_id)
     catalog = store.load_catalog(tenant_id)
     impression_keys = [
-        k for k, cat in catalog.outcome_types.select("key", "category").iter_rows()
+        k
+        for k, cat in catalog.outcome_types.select("key", "category").iter_rows()
         if cat == "impression"
     ]
     where, params = ["tenant_id = ?"], [tenant_id]
     for column, value in (
-        ("customer_id", customer_id), ("offer_id", offer_id), ("creative_id", creative_id)
+        ("customer_id", customer_id),
+        ("offer_id", offer_id),
+        ("creative_id", creative_id),
     ):
         if value is not None:
             where.append(f"{column} = ?")
@@ -97,15 +112,18 @@ def interaction_history(
     ).fetchall()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    offers = {r[0]: r for r in catalog.offers.select("offer.id", "offer.name", "offer.status")
-              .iter_rows()}
-    creatives = {r[0]: r for r in catalog.creatives.select("creative.id", "creative.name")
-                 .iter_rows()}
+    offers = {
+        r[0]: r for r in catalog.offers.select("offer.id", "offer.name", "offer.status").iter_rows()
+    }
+    creatives = {
+        r[0]: r for r in catalog.creatives.select("creative.id", "creative.name").iter_rows()
+    }
     channels = dict(catalog.channels.select("channel.id", "channel.name").iter_rows())
     impressions = set(impression_keys)
     data = [
-        _row(tenant_id, dict(zip(_COLUMNS, r, strict=True)), offers, creatives, channels,
-             impressions)
+        _row(
+            tenant_id, dict(zip(_COLUMNS, r, strict=True)), offers, creatives, channels, impressions
+        )
         for r in rows
     ]
     return Page(data, int(total), limit, has_more, data[-1]["id"] if has_more else None)
@@ -151,11 +169,13 @@ def _row(
         "experimentKey": r["experiment_key"],
         "variant": r["variant"],
         "offer": None if offer is None else {"id": offer[0], "name": offer[1], "status": offer[2]},
-        "creative": None if creative is None else {
+        "creative": None
+        if creative is None
+        else {
             "id": creative[0],
             "name": creative[1],
-            "channel": None if r["channel_id"] is None else {
-                "id": r["channel_id"], "name": channels.get(r["channel_id"])
-            },
+            "channel": None
+            if r["channel_id"] is None
+            else {"id": r["channel_id"], "name": channels.get(r["channel_id"])},
         },
     }

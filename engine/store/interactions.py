@@ -70,9 +70,11 @@ class Interactions:
         return frame.height
 
     def count(self, tenant_id: str) -> int:
-        return self.db.cursor().execute(
-            "SELECT count(*) FROM interactions WHERE tenant_id = ?", [tenant_id]
-        ).fetchall()[0][0]
+        return (
+            self.db.cursor()
+            .execute("SELECT count(*) FROM interactions WHERE tenant_id = ?", [tenant_id])
+            .fetchall()[0][0]
+        )
 
     def history(
         self,
@@ -95,10 +97,14 @@ class Interactions:
             where.append("ts < ?")
             params.append(_naive(until))
         cols = ", ".join(HISTORY_SCHEMA)
-        frame = self.db.cursor().sql(
-            f"SELECT {cols} FROM interactions WHERE {' AND '.join(where)} ORDER BY ts, id",
-            params=params,
-        ).pl()
+        frame = (
+            self.db.cursor()
+            .sql(
+                f"SELECT {cols} FROM interactions WHERE {' AND '.join(where)} ORDER BY ts, id",
+                params=params,
+            )
+            .pl()
+        )
         return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC")).cast(HISTORY_SCHEMA)
 
     def idempotency_keys(self, tenant_id: str | None = None) -> pl.DataFrame:
@@ -107,9 +113,14 @@ class Interactions:
         if tenant_id is not None:
             where += " AND tenant_id = ?"
             params.append(tenant_id)
-        return self.db.cursor().sql(
-            f"SELECT tenant_id, idempotency_key, id FROM interactions WHERE {where}", params=params
-        ).pl()
+        return (
+            self.db.cursor()
+            .sql(
+                f"SELECT tenant_id, idempotency_key, id FROM interactions WHERE {where}",
+                params=params,
+            )
+            .pl()
+        )
 
 
 def _naive(ts: datetime) -> datetime:

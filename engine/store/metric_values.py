@@ -75,9 +75,12 @@ def replace_metric_values(
 
 def latest_as_of(store: Any, tenant_id: str) -> datetime | None:
     """The newest snapshot time of the tenant (naive UTC), or None before any refresh."""
-    rows = _db(store).cursor().execute(
-        "SELECT max(as_of) FROM metric_values WHERE tenant_id = ?", [tenant_id]
-    ).fetchall()
+    rows = (
+        _db(store)
+        .cursor()
+        .execute("SELECT max(as_of) FROM metric_values WHERE tenant_id = ?", [tenant_id])
+        .fetchall()
+    )
     return rows[0][0] if rows else None
 
 
@@ -101,11 +104,16 @@ def read_metric_values(
     if metrics is not None:
         where.append("metric IN (SELECT unnest(?))")
         params.append(list(metrics))
-    frame = _db(store).cursor().sql(
-        f"SELECT metric, customer_id, group_key, value FROM metric_values "
-        f"WHERE {' AND '.join(where)}",
-        params=params,
-    ).pl()
+    frame = (
+        _db(store)
+        .cursor()
+        .sql(
+            f"SELECT metric, customer_id, group_key, value FROM metric_values "
+            f"WHERE {' AND '.join(where)}",
+            params=params,
+        )
+        .pl()
+    )
     return frame.cast(_SCHEMA)  # type: ignore[arg-type]
 
 
@@ -114,9 +122,14 @@ def value_counts(store: Any, tenant_id: str, *, as_of: datetime | None = None) -
     stamp = latest_as_of(store, tenant_id) if as_of is None else _naive(as_of)
     if stamp is None:
         return {}
-    rows = _db(store).cursor().execute(
-        "SELECT metric, count(*) FROM metric_values WHERE tenant_id = ? AND as_of = ? "
-        "GROUP BY metric ORDER BY metric",
-        [tenant_id, stamp],
-    ).fetchall()
+    rows = (
+        _db(store)
+        .cursor()
+        .execute(
+            "SELECT metric, count(*) FROM metric_values WHERE tenant_id = ? AND as_of = ? "
+            "GROUP BY metric ORDER BY metric",
+            [tenant_id, stamp],
+        )
+        .fetchall()
+    )
     return {name: int(n) for name, n in rows}

@@ -21,12 +21,31 @@ from engine.store._db import utcnow
 from engine.store.store import Store
 
 # The columns of one group-committed log batch, in row-tuple order. Named explicitly in the
-# INSERT, so log columns added later (experiment_key, ...) are simply null for these rows.
+# INSERT, so log columns not listed here are simply null for these rows. The trailing
+# ``OPTIONAL_COLUMNS`` may be left off a row tuple (a respond row has no experiment): they
+# read as null.
 BATCH_COLUMNS: tuple[str, ...] = (
-    "tenant_id", "id", "customer_id", "offer_id", "creative_id", "channel_id", "placement_id",
-    "category_id", "recommendation_id", "rank", "outcome", "classification", "direction", "ts",
-    "value", "context", "idempotency_key",
+    "tenant_id",
+    "id",
+    "customer_id",
+    "offer_id",
+    "creative_id",
+    "channel_id",
+    "placement_id",
+    "category_id",
+    "recommendation_id",
+    "rank",
+    "outcome",
+    "classification",
+    "direction",
+    "ts",
+    "value",
+    "context",
+    "idempotency_key",
+    "experiment_key",
+    "variant",
 )
+OPTIONAL_COLUMNS: tuple[str, ...] = ("experiment_key", "variant")
 _LOG_COLUMNS = ", ".join(BATCH_COLUMNS)
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -39,18 +58,40 @@ BATCH_ARROW_SCHEMA = pa.schema(
 )
 
 RECOMMENDATION_COLUMNS = (
-    "recommendation_id", "rank", "offer_id", "creative_id", "channel_id", "placement_id",
+    "recommendation_id",
+    "rank",
+    "offer_id",
+    "creative_id",
+    "channel_id",
+    "placement_id",
     "category_id",
 )
 
 
 def log_batch(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
-    """Rows in ``BATCH_COLUMNS`` order (naive-UTC ``ts``, ``context`` as JSON text) as Arrow."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in BATCH_COLUMNS]
+    """Rows in ``BATCH_COLUMNS`` order (naive-UTC ``ts``, ``context`` as JSON text) as Arrow.
+
+    A row may stop before the ``OPTIONAL_COLUMNS``; the missing ones are null."""
+    full = [_full(r) for r in rows]
+    columns = list(zip(*full, strict=True)) if full else [() for _ in BATCH_COLUMNS]
     return pa.table(
-        [pa.array(col, type=field.type) for col, field in zip(columns, BATCH_ARROW_SCHEMA,
-                                                               strict=True)],
+        [
+            pa.array(col, type=field.type)
+            for col, field in zip(columns, BATCH_ARROW_SCHEMA, strict=True)
+        ],
         schema=BATCH_ARROW_SCHEMA,
+    )
+
+
+def _full(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    missing = len(BATCH_COLUMNS) - len(row)
+    if missing == 0:
+        return row
+    if 0 < missing <= len(OPTIONAL_COLUMNS):
+        return (*row, *(None,) * missing)
+    raise ValueError(
+        f"a log row has {len(row)} values; it needs {len(BATCH_COLUMNS) - len(OPTIONAL_COLUMNS)}"
+        f" to {len(BATCH_COLUMNS)} (BATCH_COLUMNS order)"
     )
 
 
@@ -104,15 +145,20 @@ def _insert_log(cur: Any, log: pa.Table) -> None:
 
 def idempotency_records(store: Store, tenant_id: str) -> pl.DataFrame:
     """Every logged idempotency key of a tenant with what its respond returned."""
-    return store.db.cursor().sql(
-        "SELECT idempotency_key, id, outcome, classification, offer_id FROM interactions "
-        "WHERE tenant_id = ? AND idempotency_key IS NOT NULL",
-        params=[tenant_id],
-    ).pl()
+    return (
+        store.db.cursor()
+        .sql(
+            "SELECT idempotency_key, id, outcome, classification, offer_id FROM interactions "
+            "WHERE tenant_id = ? AND idempotency_key IS NOT NULL",
+            params=[tenant_id],
+        )
+        .pl()
+    )
 
 
-def recent_history(store: Store, tenant_id: str, since: datetime) -> pl.DataFrame:
-    """The tenant's interactions since ``since`` as ``HISTORY_SCHEMA``, sorted by customer."""
+def recent_history(store: Store, tenant_id: str, since: datetime | None) -> pl.DataFrame:
+    """The tenant's interactions since ``since`` (None: all of them) as ``HISTORY_SCHEMA``,
+    sorted by customer."""
     frame = store.interactions.history(tenant_id, since=since)
     return frame.sort("customer_id", "ts", maintain_order=True).cast(HISTORY_SCHEMA)
 
@@ -120,23 +166,31 @@ def recent_history(store: Store, tenant_id: str, since: datetime) -> pl.DataFram
 def recent_recommendations(store: Store, tenant_id: str, limit: int) -> pl.DataFrame:
     """Rows of the tenant's ``limit`` newest recommendations (``RECOMMENDATION_COLUMNS``)."""
     cols = ", ".join(RECOMMENDATION_COLUMNS)
-    return store.db.cursor().sql(
-        f"SELECT {cols} FROM interactions WHERE tenant_id = ? AND outcome = 'recommendation' "
-        "AND recommendation_id IN (SELECT recommendation_id FROM interactions "
-        "WHERE tenant_id = ? AND outcome = 'recommendation' AND rank = 1 "
-        "ORDER BY ts DESC LIMIT ?) ORDER BY recommendation_id, rank",
-        params=[tenant_id, tenant_id, limit],
-    ).pl()
+    return (
+        store.db.cursor()
+        .sql(
+            f"SELECT {cols} FROM interactions WHERE tenant_id = ? AND outcome = 'recommendation' "
+            "AND recommendation_id IN (SELECT recommendation_id FROM interactions "
+            "WHERE tenant_id = ? AND outcome = 'recommendation' AND rank = 1 "
+            "ORDER BY ts DESC LIMIT ?) ORDER BY recommendation_id, rank",
+            params=[tenant_id, tenant_id, limit],
+        )
+        .pl()
+    )
 
 
 def find_recommendation(store: Store, tenant_id: str, recommendation_id: str) -> pl.DataFrame:
     """The decision rows of one recommendation (cold path: not in the serving cache)."""
     cols = ", ".join(RECOMMENDATION_COLUMNS)
-    return store.db.cursor().sql(
-        f"SELECT {cols} FROM interactions WHERE tenant_id = ? AND recommendation_id = ? "
-        "AND outcome = 'recommendation' ORDER BY rank",
-        params=[tenant_id, recommendation_id],
-    ).pl()
+    return (
+        store.db.cursor()
+        .sql(
+            f"SELECT {cols} FROM interactions WHERE tenant_id = ? AND recommendation_id = ? "
+            "AND outcome = 'recommendation' ORDER BY rank",
+            params=[tenant_id, recommendation_id],
+        )
+        .pl()
+    )
 
 
 def customer_frame(store: Store, tenant_id: str) -> pl.DataFrame:
@@ -150,6 +204,7 @@ def customer_frame(store: Store, tenant_id: str) -> pl.DataFrame:
 __all__ = [
     "BATCH_ARROW_SCHEMA",
     "BATCH_COLUMNS",
+    "OPTIONAL_COLUMNS",
     "RECOMMENDATION_COLUMNS",
     "commit_batch",
     "customer_frame",

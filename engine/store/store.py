@@ -10,6 +10,7 @@ from engine.catalog.snapshot import Catalog, build_catalog
 from engine.errors import ValidationError
 from engine.store._db import Database, pepper_for, utcnow
 from engine.store._entities import ENTITIES
+from engine.store.catalog_checks import catalog_validators
 from engine.store.catalog_repo import CatalogRepo
 from engine.store.customers import Customers
 from engine.store.interactions import Interactions
@@ -33,8 +34,23 @@ def _validate_formulas(tenant_id: str, doc: dict[str, Any]) -> None:
 
 def _protect_system_outcomes(tenant_id: str, doc: dict[str, Any]) -> None:
     if doc.get("isSystem"):
-        raise ValidationError("isSystem is reserved for the built-in outcome types",
-                              field="isSystem")
+        raise ValidationError(
+            "isSystem is reserved for the built-in outcome types", field="isSystem"
+        )
+
+
+def _validate_metric(tenant_id: str, doc: dict[str, Any]) -> None:
+    """A behavioral metric must compile (e.g. its filterConditions name known fields)."""
+    from engine.metrics import compile_metric
+
+    compile_metric(doc)
+
+
+def _validate_experiment(tenant_id: str, doc: dict[str, Any]) -> None:
+    """An experiment must parse for assignment (e.g. no variant named ``__holdout__``)."""
+    from engine.experiments import parse_experiment
+
+    parse_experiment(doc)
 
 
 class Store:
@@ -51,7 +67,10 @@ class Store:
             "categories": (_validate_formulas,),
             "sub_categories": (_validate_formulas,),
             "outcome_types": (_protect_system_outcomes,),
+            "behavioral_metrics": (_validate_metric,),
+            "experiments": (_validate_experiment,),
         }
+        checks = catalog_validators(self.db)
         self.catalog: dict[str, CatalogRepo] = {
             name: CatalogRepo(
                 self.db,
@@ -59,7 +78,7 @@ class Store:
                 check_tenant=require_tenant,
                 on_write=self._bump_catalog_version,
                 on_commit=self._forget_version,
-                validators=validators.get(name, ()),
+                validators=(*validators.get(name, ()), *checks.get(name, ())),
             )
             for name, spec in ENTITIES.items()
         }
@@ -87,9 +106,13 @@ class Store:
     def catalog_version(self, tenant_id: str, cur: Any | None = None) -> int:
         if cur is None and tenant_id in self._versions:
             return self._versions[tenant_id]
-        row = (cur or self.db.cursor()).execute(
-            "SELECT max(version) FROM tenant_catalog_versions WHERE tenant_id = ?", [tenant_id]
-        ).fetchall()
+        row = (
+            (cur or self.db.cursor())
+            .execute(
+                "SELECT max(version) FROM tenant_catalog_versions WHERE tenant_id = ?", [tenant_id]
+            )
+            .fetchall()
+        )
         row = row[0] if row else None
         return int(row[0] or 0)
 

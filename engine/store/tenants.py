@@ -65,7 +65,9 @@ class Tenants:
         with self.db.transaction() as cur:
             if cur.execute("SELECT 1 FROM tenants WHERE id = ?", [tenant_id]).fetchall():
                 raise ConflictError(f"tenant {tenant_id!r} already exists", field="tenantId")
-            cur.execute("INSERT INTO tenants VALUES (?, ?, '{}', ?)", [tenant_id, name or tenant_id, now])
+            cur.execute(
+                "INSERT INTO tenants VALUES (?, ?, '{}', ?)", [tenant_id, name or tenant_id, now]
+            )
             for key, classification, category in SYSTEM_OUTCOME_TYPES:
                 doc = {
                     "id": key,
@@ -84,22 +86,31 @@ class Tenants:
         return self.get(tenant_id)
 
     def get(self, tenant_id: str) -> dict[str, Any]:
-        row = self.db.cursor().execute(
-            "SELECT id, name, settings, created_at FROM tenants WHERE id = ?", [tenant_id]
-        ).fetchall()
+        row = (
+            self.db.cursor()
+            .execute("SELECT id, name, settings, created_at FROM tenants WHERE id = ?", [tenant_id])
+            .fetchall()
+        )
         row = row[0] if row else None
         if row is None:
             raise NotFoundError(f"tenant {tenant_id!r} not found", field="tenantId")
-        return {"id": row[0], "name": row[1], "settings": orjson.loads(row[2]),
-                "createdAt": row[3].isoformat() + "Z"}
+        return {
+            "id": row[0],
+            "name": row[1],
+            "settings": orjson.loads(row[2]),
+            "createdAt": row[3].isoformat() + "Z",
+        }
 
     def exists(self, tenant_id: str) -> bool:
-        return self.db.cursor().execute(
-            "SELECT 1 FROM tenants WHERE id = ?", [tenant_id]
-        ).fetchall() != []
+        return (
+            self.db.cursor().execute("SELECT 1 FROM tenants WHERE id = ?", [tenant_id]).fetchall()
+            != []
+        )
 
     def list_ids(self) -> list[str]:
-        return [r[0] for r in self.db.cursor().execute("SELECT id FROM tenants ORDER BY id").fetchall()]
+        return [
+            r[0] for r in self.db.cursor().execute("SELECT id FROM tenants ORDER BY id").fetchall()
+        ]
 
 
 class ApiKeys:
@@ -122,8 +133,9 @@ class ApiKeys:
         """Mint a key; returns the record and the raw ``krn_…`` key (shown once, never stored)."""
         raw = raw_key or "krn_" + secrets.token_urlsafe(32)
         if not raw.startswith("krn_") or len(raw) < 20:
-            raise ValidationError("an API key must start with 'krn_' and be at least 20 characters",
-                                  field="key")
+            raise ValidationError(
+                "an API key must start with 'krn_' and be at least 20 characters", field="key"
+            )
         scopes = list(scopes or [])
         if len(scopes) > 16 or any(not 1 <= len(s) <= 64 for s in scopes):
             raise ValidationError("scopes: at most 16, each 1-64 characters", field="scopes")
@@ -136,18 +148,31 @@ class ApiKeys:
             require_tenant(cur, tenant_id)
             cur.execute(
                 "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-                [tenant_id, key_id, name, raw[:KEY_PREFIX_LEN], self.hash(raw),
-                 orjson.dumps(scopes).decode(), expires_at, now],
+                [
+                    tenant_id,
+                    key_id,
+                    name,
+                    raw[:KEY_PREFIX_LEN],
+                    self.hash(raw),
+                    orjson.dumps(scopes).decode(),
+                    expires_at,
+                    now,
+                ],
             )
-        return ApiKey(key_id, tenant_id, name, raw[:KEY_PREFIX_LEN], tuple(scopes), expires_at,
-                      now, None), raw
+        return ApiKey(
+            key_id, tenant_id, name, raw[:KEY_PREFIX_LEN], tuple(scopes), expires_at, now, None
+        ), raw
 
     def list(self, tenant_id: str) -> list[ApiKey]:
-        rows = self.db.cursor().execute(
-            "SELECT id, tenant_id, name, prefix, scopes, expires_at, created_at, revoked_at "
-            "FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL ORDER BY id DESC",
-            [tenant_id],
-        ).fetchall()
+        rows = (
+            self.db.cursor()
+            .execute(
+                "SELECT id, tenant_id, name, prefix, scopes, expires_at, created_at, revoked_at "
+                "FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL ORDER BY id DESC",
+                [tenant_id],
+            )
+            .fetchall()
+        )
         return [self._key(r) for r in rows]
 
     def revoke(self, tenant_id: str, key_id: str, reason: str | None = None) -> None:
@@ -166,18 +191,26 @@ class ApiKeys:
 
     def active_hashes(self) -> list[tuple[str, str, str, datetime | None]]:
         """(tenant_id, key_id, key_hash, expires_at) of every non-revoked key, for the auth cache."""
-        return self.db.cursor().execute(
-            "SELECT tenant_id, id, key_hash, expires_at FROM api_keys WHERE revoked_at IS NULL"
-        ).fetchall()
+        return (
+            self.db.cursor()
+            .execute(
+                "SELECT tenant_id, id, key_hash, expires_at FROM api_keys WHERE revoked_at IS NULL"
+            )
+            .fetchall()
+        )
 
     def verify(self, tenant_id: str, raw_key: str) -> ApiKey | None:
         """The key record if ``raw_key`` is a live key of ``tenant_id`` (constant-time compare)."""
         digest = self.hash(raw_key)
-        rows = self.db.cursor().execute(
-            "SELECT id, tenant_id, name, prefix, scopes, expires_at, created_at, revoked_at, "
-            "key_hash FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL",
-            [tenant_id],
-        ).fetchall()
+        rows = (
+            self.db.cursor()
+            .execute(
+                "SELECT id, tenant_id, name, prefix, scopes, expires_at, created_at, revoked_at, "
+                "key_hash FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL",
+                [tenant_id],
+            )
+            .fetchall()
+        )
         now = utcnow()
         match = None
         for row in rows:
@@ -187,5 +220,6 @@ class ApiKeys:
 
     @staticmethod
     def _key(row: tuple) -> ApiKey:
-        return ApiKey(row[0], row[1], row[2], row[3], tuple(orjson.loads(row[4])), row[5], row[6],
-                      row[7])
+        return ApiKey(
+            row[0], row[1], row[2], row[3], tuple(orjson.loads(row[4])), row[5], row[6], row[7]
+        )

@@ -20,17 +20,28 @@ class Traces:
             return
         now = utcnow()
         rows = [
-            [tenant_id, t["id"], t["customerId"], t.get("decisionFlowKey"), now,
-             orjson.dumps(t).decode()]
+            [
+                tenant_id,
+                t["id"],
+                t["customerId"],
+                t.get("decisionFlowKey"),
+                now,
+                orjson.dumps(t).decode(),
+            ]
             for t in traces
         ]
         with self.db.transaction() as cur:
             cur.executemany("INSERT INTO decision_traces VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def get(self, tenant_id: str, trace_id: str) -> dict[str, Any]:
-        row = self.db.cursor().execute(
-            "SELECT doc FROM decision_traces WHERE tenant_id = ? AND id = ?", [tenant_id, trace_id]
-        ).fetchall()
+        row = (
+            self.db.cursor()
+            .execute(
+                "SELECT doc FROM decision_traces WHERE tenant_id = ? AND id = ?",
+                [tenant_id, trace_id],
+            )
+            .fetchall()
+        )
         row = row[0] if row else None
         if row is None:
             raise NotFoundError(f"decision trace {trace_id!r} not found", field="id")
@@ -44,7 +55,9 @@ class Traces:
             where += " AND customer_id = ?"
             params.append(customer_id)
         cur = self.db.cursor()
-        total = cur.execute(f"SELECT count(*) FROM decision_traces WHERE {where}", params).fetchall()[0][0]
+        total = cur.execute(
+            f"SELECT count(*) FROM decision_traces WHERE {where}", params
+        ).fetchall()[0][0]
         rows = cur.execute(
             f"SELECT doc FROM decision_traces WHERE {where} ORDER BY created_at DESC, id DESC "
             "LIMIT ? OFFSET ?",

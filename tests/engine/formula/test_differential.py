@@ -183,7 +183,7 @@ def check(tree: Node, frame: pl.DataFrame) -> None:
 
 
 DIFFERENTIAL = settings(
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -69,6 +69,9 @@ def test_to_expr_with_a_schema_names_or_nothing() -> None:
         column_of(frame, formula.to_expr())
     with pytest.raises(FormulaError, match="columns must be"):
         formula.to_expr("xyz")
+    with pytest.raises(FormulaError, match="must be a Polars data type"):
+        formula.to_expr({"x": "Float64"})  # type: ignore[dict-item]
+    assert column_of(frame, compile("coalesce(x, 1)").to_expr({"x": pl.List})) == [1.0, 1.0]
 
 
 def test_constant_formulas_broadcast() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, datetime
 
 import polars as pl
@@ -39,7 +40,11 @@ FORMULA_CHARS = "0123456789.eE+-*/%=!<>&|?:(),\"\\ _abcxyzn\t\nu'é\x00"
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Fail (instead of hanging) when the block runs longer than ``seconds``."""
+    """Fail instead of hanging when the block runs longer than ``seconds``.
+
+    Only a watchdog: the limit is far above the expected time, since the alarm may land
+    anywhere (even inside a garbage-collector callback). Speed is asserted separately.
+    """
 
     def expire(signum: int, frame: object) -> None:
         raise TimeoutError(f"took longer than {seconds}s")
@@ -53,9 +58,34 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Keep garbage collection (and its callbacks) out of a timing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def best_seconds(text: str, repeat: int = 3) -> float:
+    """Fastest of ``repeat`` cold compiles (the cache cleared each time)."""
+    times = []
+    for _ in range(repeat):
+        compile.cache_clear()  # type: ignore[attr-defined]
+        with no_gc():
+            started = time.perf_counter()
+            with suppress(FormulaError):
+                compile(text)
+            times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def compile_or_reject(text: str) -> Formula | None:
-    """Only FormulaError may escape ``compile``, within a second."""
-    with time_limit(1.0):
+    """Only FormulaError may escape ``compile``, and it always returns."""
+    with time_limit(30.0):
         try:
             return compile(text)
         except FormulaError as error:
@@ -66,7 +96,7 @@ def compile_or_reject(text: str) -> Formula | None:
 
 def evaluates(formula: Formula) -> None:
     """A formula that compiles builds an expression and evaluates without raising."""
-    with time_limit(5.0):
+    with time_limit(60.0):
         for columns in (FRAME.schema, FRAME.columns):
             expr = formula.to_expr(columns, as_of=AS_OF)
             out = FRAME.with_columns(expr.alias("__out__"))
@@ -164,25 +194,18 @@ NASTIES = [
 
 @pytest.mark.parametrize("text", NASTIES, ids=range(len(NASTIES)))
 def test_hand_picked_nasties(text: str) -> None:
-    started = time.perf_counter()
     formula = compile_or_reject(text)
-    assert time.perf_counter() - started < 1.0
+    assert best_seconds(text) < 0.5
     if formula is not None:
         evaluates(formula)
 
 
 def test_long_valid_formulas_compile_in_linear_time() -> None:
-    def seconds(text: str) -> float:
-        compile.cache_clear()  # type: ignore[attr-defined]
-        started = time.perf_counter()
-        compile(text)
-        return time.perf_counter() - started
-
     def formula(terms: int) -> str:  # wide, not deep: long text within the depth limit
         return "max(" + ", ".join(['min(x, 1) * 2 + concat("a", s)'] * terms) + ")"
 
     assert len(formula(250)) <= 8192
-    short = min(seconds(formula(25)) for _ in range(5))
-    long_ = min(seconds(formula(250)) for _ in range(5))
-    assert long_ < 1.0
+    short = best_seconds(formula(25), repeat=5)
+    long_ = best_seconds(formula(250), repeat=5)
+    assert long_ < 0.5
     assert long_ < 50 * short  # 10x the text: linear is 10x, quadratic would be 100x

@@ -25,7 +25,9 @@ def seed_entity(store: Store, tenant: str, entity: str, n: int = 0) -> dict[str,
         return store.categories.create(tenant, {"name": f"Cat {suffix}"})
     if entity == "sub_categories":
         cat = seed_entity(store, tenant, "categories", n)
-        return store.sub_categories.create(tenant, {"name": f"Sub {suffix}", "categoryId": cat["id"]})
+        return store.sub_categories.create(
+            tenant, {"name": f"Sub {suffix}", "categoryId": cat["id"]}
+        )
     if entity == "offers":
         return store.offers.create(tenant, {"name": f"Offer {suffix}", "priority": 60})
     if entity == "channels":
@@ -55,8 +57,12 @@ def seed_entity(store: Store, tenant: str, entity: str, n: int = 0) -> dict[str,
     if entity == "contact_policies":
         return store.contact_policies.create(
             tenant,
-            {"name": f"Policy {suffix}", "scope": "global", "ruleType": "frequency_cap",
-             "config": {"maxPerDay": 3}},
+            {
+                "name": f"Policy {suffix}",
+                "scope": "global",
+                "ruleType": "frequency_cap",
+                "config": {"maxPerDay": 3},
+            },
         )
     if entity == "decision_flows":
         return store.decision_flows.create(tenant, {"key": f"flow-{n}", "name": f"Flow {suffix}"})
@@ -65,15 +71,25 @@ def seed_entity(store: Store, tenant: str, entity: str, n: int = 0) -> dict[str,
         return store.flow_routes.create(tenant, {"decisionFlowId": flow["id"]})
     if entity == "behavioral_metrics":
         return store.behavioral_metrics.create(
-            tenant, {"name": f"clicks_{n}", "aggregateFunction": "count", "sourceField": "click",
-                     "windowDays": 7}
+            tenant,
+            {
+                "name": f"clicks_{n}",
+                "aggregateFunction": "count",
+                "sourceField": "click",
+                "windowDays": 7,
+            },
         )
     if entity == "experiments":
         return store.experiments.create(
             tenant,
-            {"key": f"exp-{n}", "name": f"Experiment {suffix}", "variants": [
-                {"key": "control", "trafficPercent": 50, "isControl": True},
-                {"key": "variant_a", "trafficPercent": 50}]},
+            {
+                "key": f"exp-{n}",
+                "name": f"Experiment {suffix}",
+                "variants": [
+                    {"key": "control", "trafficPercent": 50, "isControl": True},
+                    {"key": "variant_a", "trafficPercent": 50},
+                ],
+            },
         )
     raise AssertionError(entity)
 

@@ -87,19 +87,43 @@ def test_pagination_pages_are_disjoint_and_complete(store: Store) -> None:
     ("call", "error", "field"),
     [
         (lambda s: s.offers.create("nobody", {"name": "x"}), NotFoundError, "tenantId"),
-        (lambda s: s.offers.create("acme", {"name": "x", "status": "live"}), ValidationError,
-         "status"),
-        (lambda s: s.offers.create("acme", {"name": "x", "priority": 101}), ValidationError,
-         "priority"),
+        (
+            lambda s: s.offers.create("acme", {"name": "x", "status": "live"}),
+            ValidationError,
+            "status",
+        ),
+        (
+            lambda s: s.offers.create("acme", {"name": "x", "priority": 101}),
+            ValidationError,
+            "priority",
+        ),
         (lambda s: s.offers.create("acme", {"name": ""}), ValidationError, "name"),
         (lambda s: s.offers.create("acme", {"name": "x", "bogus": 1}), ValidationError, "bogus"),
-        (lambda s: s.creatives.create("acme", {"name": "x", "offerId": "o", "channelId": "c",
-                                              "weight": -1}), ValidationError, "weight"),
-        (lambda s: s.contact_policies.create("acme", {"name": "x", "ruleType": "cooldown",
-                                                     "scope": "offer"}), ValidationError, "scopeId"),
-        (lambda s: s.categories.create("acme", {"name": "x", "customFields": [
-            {"name": "f", "type": "computed", "formula": "1 +"}]}), ValidationError,
-         "customFields.0.formula"),
+        (
+            lambda s: s.creatives.create(
+                "acme", {"name": "x", "offerId": "o", "channelId": "c", "weight": -1}
+            ),
+            ValidationError,
+            "weight",
+        ),
+        (
+            lambda s: s.contact_policies.create(
+                "acme", {"name": "x", "ruleType": "cooldown", "scope": "offer"}
+            ),
+            ValidationError,
+            "scopeId",
+        ),
+        (
+            lambda s: s.categories.create(
+                "acme",
+                {
+                    "name": "x",
+                    "customFields": [{"name": "f", "type": "computed", "formula": "1 +"}],
+                },
+            ),
+            ValidationError,
+            "customFields.0.formula",
+        ),
     ],
 )
 def test_bad_input_raises_named_errors_and_changes_nothing(store, call, error, field) -> None:
