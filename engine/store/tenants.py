@@ -185,12 +185,13 @@ class ApiKeys:
             if found is None:
                 raise NotFoundError(f"API key {key_id!r} not found", field="id")
             cur.execute(
-                "UPDATE api_keys SET revoked_at = ?, revoke_reason = ? WHERE tenant_id = ? AND id = ?",
+                "UPDATE api_keys SET revoked_at = ?, revoke_reason = ? "
+                "WHERE tenant_id = ? AND id = ?",
                 [utcnow(), reason, tenant_id, key_id],
             )
 
     def active_hashes(self) -> list[tuple[str, str, str, datetime | None]]:
-        """(tenant_id, key_id, key_hash, expires_at) of every non-revoked key, for the auth cache."""
+        """(tenant_id, key_id, key_hash, expires_at) of every live key, for the auth cache."""
         return (
             self.db.cursor()
             .execute(

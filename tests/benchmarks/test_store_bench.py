@@ -112,8 +112,10 @@ def test_generate_and_load_a_million_customers(tmp_path: Path) -> None:
             print(f"{name:<40}{ours:>12.4f}{'-':>14}{'-':>12}")
         else:
             print(f"{name:<40}{ours:>12.4f}{baseline:>14.7f}{ours / baseline:>12.1f}")
-    print(f"peak RSS: load {load['peak_rss_mb']:.0f} MiB, bare DuckDB {base['peak_rss_mb']:.0f} MiB,"
-          f" snapshot {snap['peak_rss_mb']:.0f} MiB")
+    print(
+        f"peak RSS: load {load['peak_rss_mb']:.0f} MiB, bare DuckDB {base['peak_rss_mb']:.0f} "
+        f"MiB, snapshot {snap['peak_rss_mb']:.0f} MiB"
+    )
     print("baselines: generation = same generator in the baseline process; load = bare DuckDB "
           "CREATE TABLE AS over the same Arrow data; snapshot = cached read")
     assert load["history_rows"] > 0

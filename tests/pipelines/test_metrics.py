@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
