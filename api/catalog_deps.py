@@ -15,10 +15,9 @@ import orjson
 from fastapi import Request
 
 from api.deps import Call, authorize
-from api.errors import UnsupportedMediaTypeError
 from api.middleware import context_of
 from engine.catalog.io import from_yaml
-from engine.errors import ValidationError
+from engine.errors import UnsupportedMediaTypeError, ValidationError
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")

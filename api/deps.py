@@ -20,11 +20,11 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
 from api.auth import Principal, authenticate, credentials
-from api.errors import UnsupportedMediaTypeError, validation_details
+from api.errors import validation_details
 from api.middleware import context_of
 from api.runtime import Runtime
 from api.services import Services
-from engine.errors import RateLimitedError, ValidationError
+from engine.errors import RateLimitedError, UnsupportedMediaTypeError, ValidationError
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 B = TypeVar("B")

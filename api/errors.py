@@ -23,21 +23,6 @@ from engine.errors import NextbestError, RateLimitedError
 log = logging.getLogger("nextbest.api")
 
 
-class PayloadTooLargeError(NextbestError):
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
-
-
-class UnsupportedMediaTypeError(NextbestError):
-    code = "UNSUPPORTED_MEDIA_TYPE"
-    http_status = 415
-
-
-class MethodNotAllowedError(NextbestError):
-    code = "METHOD_NOT_ALLOWED"
-    http_status = 405
-
-
 _HTTP_CODES = {
     400: "VALIDATION_ERROR",
     401: "UNAUTHORIZED",

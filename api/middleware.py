@@ -15,8 +15,9 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PayloadTooLargeError, error_response, internal_error_response
+from api.errors import error_response, internal_error_response
 from api.ids import request_id as new_request_id
+from engine.errors import PayloadTooLargeError
 
 log = logging.getLogger("nextbest.api")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

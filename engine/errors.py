@@ -66,6 +66,16 @@ class ConflictError(NextbestError):
     http_status = 409
 
 
+class PayloadTooLargeError(NextbestError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(NextbestError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
 class RateLimitedError(NextbestError):
     code = "RATE_LIMITED"
     http_status = 429
@@ -86,7 +96,9 @@ __all__ = [
     "InternalError",
     "NextbestError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "RateLimitedError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
     "ValidationError",
 ]
