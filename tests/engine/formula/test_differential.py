@@ -186,7 +186,7 @@ DIFFERENTIAL = settings(
     max_examples=200,
     deadline=None,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
