@@ -7,25 +7,10 @@ defaults are used and the Base NBA flow sets its own values explicitly.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FILTER_OPERATORS = (
-    "eq",
-    "neq",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "in",
-    "not_in",
-    "contains",
-    "starts_with",
-    "regex",
-    "is_null",
-    "is_not_null",
-)
 FilterOperator = Literal[
     "eq",
     "neq",
@@ -41,6 +26,7 @@ FilterOperator = Literal[
     "is_null",
     "is_not_null",
 ]
+FILTER_OPERATORS: tuple[str, ...] = get_args(FilterOperator)
 Status = Literal["draft", "active", "paused", "archived"]
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import polars as pl
 
+from engine.catalog.rule_configs import COMPARISONS, OPERATOR_ALIASES
 from engine.flow import columns as c
 from engine.flow.conditions import (
     compare,
@@ -55,31 +56,7 @@ DEFAULT_STAGES = {
     "propensity_threshold": "match",
     "recency_check": "match",
 }
-OPERATOR_ALIASES = {
-    "==": "eq",
-    "=": "eq",
-    "equals": "eq",
-    "!=": "neq",
-    "not_equals": "neq",
-    ">": "gt",
-    ">=": "gte",
-    "<": "lt",
-    "<=": "lte",
-    "greater_than": "gt",
-    "less_than": "lt",
-}
-ATTRIBUTE_OPERATORS = {
-    "eq",
-    "neq",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "in",
-    "not_in",
-    "exists",
-    "not_exists",
-}
+ATTRIBUTE_OPERATORS = frozenset(COMPARISONS)
 TRACE_PREFIX = "_qtrace"
 
 
