@@ -203,6 +203,7 @@ def build_compiled(
         pl.lit(1.0).alias(c.FIT),
     )
     rank.multi_creative = bool(table.get_column(c.OFFER_ID).is_duplicated().any())
+    rank.eliminates = score.eliminates
     for n in phase3:
         if isinstance(n, ComputeNode):
             table = n.precompute(table)

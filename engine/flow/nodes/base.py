@@ -83,6 +83,32 @@ def alive() -> pl.Expr:
     return pl.col(c.DROP).is_null()
 
 
+def conj(*exprs: pl.Expr | None) -> pl.Expr | None:
+    """``a & b & …`` over the given operands; None stands for "always true" (and is what an
+    empty conjunction returns). Every operator costs at K = 1, so trivial ones are left out."""
+    parts = [e for e in exprs if e is not None]
+    if not parts:
+        return None
+    out = parts[0]
+    for e in parts[1:]:
+        out = out & e
+    return out
+
+
+def any_of(exprs: list[pl.Expr]) -> pl.Expr:
+    """``any_horizontal`` without the operator when there is one operand."""
+    if not exprs:
+        return pl.lit(False)
+    return exprs[0] if len(exprs) == 1 else pl.any_horizontal(exprs)
+
+
+def not_mandatory(catalog: Catalog) -> pl.Expr | None:
+    """``not offer.mandatory``, or None when no offer of the catalog is mandatory."""
+    if not catalog.offers.get_column(c.MANDATORY).any():
+        return None
+    return ~pl.col(c.MANDATORY).fill_null(False)
+
+
 def first_match(cases: list[tuple[pl.Expr, pl.Expr]], dtype: pl.DataType) -> pl.Expr:
     """``when(c1).then(v1).when(c2).then(v2)…`` (null when nothing matches)."""
     if not cases:
@@ -109,7 +135,7 @@ def mark(
     """
     if not hits:
         return extra or []
-    any_hit = pl.any_horizontal([h for h, _, _ in hits])
+    any_hit = any_of([h for h, _, _ in hits])
     now = alive() & any_hit
     drop = pl.when(now).then(pl.lit(index, dtype=pl.Int16)).otherwise(pl.col(c.DROP))
     if not detail:

@@ -16,9 +16,18 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine.flow import columns as c
 from engine.flow.configs import ContactPolicyConfig
-from engine.flow.nodes.base import Call, CompileContext, Node, alive, first_match, mark
+from engine.flow.nodes.base import (
+    Call,
+    CompileContext,
+    Node,
+    alive,
+    any_of,
+    conj,
+    first_match,
+    mark,
+    not_mandatory,
+)
 from engine.flow.nodes.policies import Policy, builtin_policies, compile_policy
 
 TRACE_PREFIX = "_cptrace"
@@ -36,6 +45,7 @@ class ContactPolicyNode(Node):
         policies = builtin_policies(ctx, prefix)
         policies += [compile_policy(f"{prefix}_{i}", d, ctx) for i, d in enumerate(docs)]
         self.policies: list[Policy] = policies
+        self.regular = not_mandatory(ctx.catalog)
         self.aggs = {"customer": [], "offer": [], "category": []}
         for p in policies:
             for level, exprs in p.aggs.items():
@@ -45,19 +55,17 @@ class ContactPolicyNode(Node):
 
     def _exprs(self, call: Call) -> list[pl.Expr]:
         schema = dict(call.schema)
-        mandatory = pl.col(c.MANDATORY).fill_null(False)
         overrides, hits = [], []
         for p in self.policies:
-            applies = p.applies if p.applies is not None else pl.lit(True)
-            if not p.mandatory_too:
-                applies = applies & ~mandatory
+            applies = conj(p.applies, None if p.mandatory_too else self.regular)
             if p.override:
-                overrides.append(applies)
+                overrides.append(pl.lit(True) if applies is None else applies)
                 continue
-            fires = p.fires(call, schema)
-            hits.append((p, (applies & fires).fill_null(False)))
-        free = pl.any_horizontal(overrides) if overrides else pl.lit(False)
-        blocking = [((~free) & h, p.policy_id, p.reason) for p, h in hits]
+            fires = conj(applies, p.fires(call, schema))
+            assert fires is not None
+            hits.append((p, fires.fill_null(False)))
+        free = ~any_of(overrides) if overrides else None
+        blocking = [(conj(free, h), p.policy_id, p.reason) for p, h in hits]
         extra = []
         if call.trace and hits:
             extra.append(self._trace(blocking, hits))

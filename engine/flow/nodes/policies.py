@@ -39,7 +39,7 @@ import polars as pl
 from engine.flow import columns as c
 from engine.flow.conditions import compare, scope_assignments, scope_label, scope_predicate
 from engine.flow.history import AGE, CAT, IMP
-from engine.flow.nodes.base import Call, CompileContext, first_match
+from engine.flow.nodes.base import Call, CompileContext, any_of, conj, first_match
 from engine.flow.nodes.qualify import normalize_operator
 
 DAY = 86400.0
@@ -99,16 +99,27 @@ def cap_windows(cfg: Mapping[str, Any]) -> list[tuple[str, float | None, int]]:
     return out
 
 
-def _within(seconds: float | None) -> pl.Expr:
-    return pl.lit(True) if seconds is None else pl.col(AGE) < seconds
+def _within(seconds: float | None) -> pl.Expr | None:
+    """History rows younger than ``seconds``; None = all of them."""
+    return None if seconds is None else pl.col(AGE) < seconds
 
 
-def _history_scope(assignments: list[tuple[str, str | None]], ctx: CompileContext) -> pl.Expr:
-    """Which history rows fall in a policy's scope (the counting side of the scope)."""
+def _count(rows: pl.Expr, *filters: pl.Expr | None) -> pl.Expr:
+    """How many history rows match ``rows`` and every filter (None = no filter)."""
+    counted = conj(rows, *filters)
+    assert counted is not None
+    return counted.sum()
+
+
+def _history_scope(
+    assignments: list[tuple[str, str | None]], ctx: CompileContext
+) -> pl.Expr | None:
+    """Which history rows fall in a policy's scope (the counting side of the scope); None =
+    all of them."""
     preds = []
     for scope, sid in assignments:
         if scope in ("global", "segment"):
-            return pl.lit(True)
+            return None
         if scope == "subcategory":
             offers = ctx.catalog.offers.filter(pl.col("offer.subCategoryId") == sid)
             preds.append(pl.col("offer_id").is_in(offers.get_column(c.OFFER_ID).to_list()))
@@ -130,14 +141,18 @@ def _longest(windows: list[tuple[str, float | None, int]]) -> float | None:
 
 
 def _capped(
-    pid: str, level: str, windows: list, row_filter: pl.Expr, text: Callable[[str, int], str]
+    pid: str,
+    level: str,
+    windows: list,
+    row_filter: pl.Expr | None,
+    text: Callable[[str, int], str],
 ) -> tuple[pl.Expr, pl.Expr, dict[str, list[pl.Expr]]]:
     aggs, cases = [], []
     for j, (label, seconds, limit) in enumerate(windows):
         name = f"{pid}_n{j}"
-        aggs.append((pl.col(IMP) & row_filter & _within(seconds)).sum().alias(name))
+        aggs.append(_count(pl.col(IMP), row_filter, _within(seconds)).alias(name))
         cases.append((pl.col(name).fill_null(0) >= limit, pl.lit(text(label, limit))))
-    fires = pl.any_horizontal([f for f, _ in cases]) if cases else pl.lit(False)
+    fires = any_of([f for f, _ in cases])
     return fires, first_match(cases, pl.String()), {level: aggs}
 
 
@@ -182,7 +197,7 @@ def compile_policy(pid: str, doc: Mapping[str, Any], ctx: CompileContext) -> Pol
             pid,
             "offer",
             cap_windows(cfg),
-            pl.lit(True),
+            None,
             lambda lab, m: f"cross_channel_cap exceeded: {m}/{lab} for the offer at scope={label}",
         )
         return Policy(
@@ -197,7 +212,7 @@ def compile_policy(pid: str, doc: Mapping[str, Any], ctx: CompileContext) -> Pol
             pid,
             "customer",
             cap_windows(cfg),
-            pl.lit(True),
+            None,
             lambda lab, m: f"customer_total_cap exceeded: {m}/{lab}",
         )
         return Policy(
@@ -212,7 +227,7 @@ def compile_policy(pid: str, doc: Mapping[str, Any], ctx: CompileContext) -> Pol
         if hours is None and _num(cfg.get("cooldownDays")) is not None:
             hours = float(cfg["cooldownDays"]) * 24
         name = f"{pid}_age"
-        agg = pl.col(AGE).filter(pl.col(IMP) & hscope).min().alias(name)
+        agg = pl.col(AGE).filter(conj(pl.col(IMP), hscope)).min().alias(name)
         fires = pl.col(name) < (hours or 0) * 3600.0 if hours else pl.lit(False)
         text = f"cooldown active: last contact within {hours or 0:g}h at scope={label}"
         return Policy(
@@ -227,7 +242,7 @@ def compile_policy(pid: str, doc: Mapping[str, Any], ctx: CompileContext) -> Pol
         types = [raw] if isinstance(raw, str) else [str(t) for t in raw]
         days = _num(cfg.get("lookbackDays")) or 30.0
         name = f"{pid}_n"
-        agg = (pl.col("outcome").is_in(types) & hscope & _within(days * DAY)).sum().alias(name)
+        agg = _count(pl.col("outcome").is_in(types), hscope, _within(days * DAY)).alias(name)
         text = f"outcome_based: {', '.join(types)} within {days:g}d at scope={label}"
         return Policy(
             **base,
@@ -256,11 +271,11 @@ def compile_policy(pid: str, doc: Mapping[str, Any], ctx: CompileContext) -> Pol
         aggs = {
             "customer": [
                 pl.col("offer_id")
-                .filter(pl.col(IMP) & pl.col("offer_id").is_in(group) & window)
+                .filter(conj(pl.col(IMP), pl.col("offer_id").is_in(group), window))
                 .n_unique()
                 .alias(n_name)
             ],
-            "offer": [(pl.col(IMP) & window).sum().alias(self_name)],
+            "offer": [_count(pl.col(IMP), window).alias(self_name)],
         }
         in_group = pl.col(c.OFFER_ID).is_in(group)
         served_self = (pl.col(self_name).fill_null(0) > 0).cast(pl.Int64)
@@ -278,7 +293,7 @@ def compile_policy(pid: str, doc: Mapping[str, Any], ctx: CompileContext) -> Pol
         days = _num(cfg.get("lookbackDays"))
         seconds = hours * 3600 if hours else (days * DAY if days else DAY)
         name = f"{pid}_n"
-        agg = (pl.col(IMP) & _within(seconds)).sum().alias(name)
+        agg = _count(pl.col(IMP), _within(seconds)).alias(name)
         cats = cfg.get("categoryIds")
         if cats:
             in_cats = pl.col(c.CATEGORY_ID).is_in([str(x) for x in cats]).fill_null(False)
@@ -354,7 +369,7 @@ def builtin_policies(ctx: CompileContext, prefix: str) -> list[Policy]:
         aggs, cases = [], []
         for j, (label, seconds, column) in enumerate(caps):
             name = f"{pid}_n{j}"
-            aggs.append((pl.col(IMP) & _within(seconds)).sum().alias(name))
+            aggs.append(_count(pl.col(IMP), _within(seconds)).alias(name))
             hit = (pl.col(name).fill_null(0) >= pl.col(column)).fill_null(False)
             cases.append(
                 (
@@ -380,7 +395,7 @@ def builtin_policies(ctx: CompileContext, prefix: str) -> list[Policy]:
     if mandatory_ids:
         cap = int(ctx.flow_config.get("mandatoryDailyCap", 5))
         name = f"{prefix}_mand_n"
-        agg = (pl.col(IMP) & pl.col("offer_id").is_in(mandatory_ids) & _within(DAY)).sum()
+        agg = _count(pl.col(IMP), pl.col("offer_id").is_in(mandatory_ids), _within(DAY))
         out.append(
             Policy(
                 id=f"{prefix}_mand",

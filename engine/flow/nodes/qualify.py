@@ -46,7 +46,7 @@ from engine.flow.conditions import (
 )
 from engine.flow.configs import QualifyConfig
 from engine.flow.history import AGE, IMP
-from engine.flow.nodes.base import Call, CompileContext, Node, alive, mark
+from engine.flow.nodes.base import Call, CompileContext, Node, alive, conj, mark, not_mandatory
 
 STAGE_ALIASES = {"qualification": "eligibility", "applicability": "fit", "suitability": "match"}
 DEFAULT_STAGES = {
@@ -122,6 +122,7 @@ class QualifyNode(Node):
         rules = [_rule(i, d) for i, d in enumerate(docs)]
         self.rules = [r for r in rules if r.stage != "ranking"]
         self.needs_propensity = any(r.type == "propensity_threshold" for r in self.rules)
+        self.regular = not_mandatory(ctx.catalog)  # mandatory offers skip qualification
         self.aggs = {"customer": [], "offer": []}
         for r in self.rules:
             if r.type == "recency_check":
@@ -198,14 +199,16 @@ class QualifyNode(Node):
 
     def _exprs(self, call: Call) -> list[pl.Expr]:
         schema = dict(call.schema)
-        regular = ~pl.col(c.MANDATORY).fill_null(False)
+        regular = self.regular
         hard: list[tuple[pl.Expr, str, pl.Expr]] = []
         decay: pl.Expr | None = None
         fails: list[tuple[Rule, pl.Expr, pl.Expr, pl.Expr]] = []
         for r in self.rules:
             passes, reason = self._passes(r, schema)
-            applies = regular if r.applies is None else (regular & r.applies)
-            fail = (applies & ~passes.fill_null(True)).fill_null(False)
+            applies = conj(regular, r.applies)
+            fail = ~passes.fill_null(True)
+            if applies is not None:
+                fail = (applies & fail).fill_null(False)
             fails.append((r, applies, fail, reason))
             if r.hard:
                 hard.append((fail, r.id, reason))
@@ -234,7 +237,7 @@ class QualifyNode(Node):
                 pl.lit(r.stage).alias("stage"),
                 (~f).alias("passed"),
                 pl.when(f).then(reason).otherwise(None).alias("reason"),
-                (alive() & applies & (pl.lit(r.index) <= first)).alias("shown"),
+                conj(alive(), applies, pl.lit(r.index) <= first).alias("shown"),
                 pl.lit(r.index).alias("_i"),
             )
             for r, applies, f, reason in fails

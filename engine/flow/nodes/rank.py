@@ -25,27 +25,31 @@ from engine.flow.configs import RankConfig
 from engine.flow.nodes.base import Call, CompileContext, Node
 
 ELIMINATED, OK, SELECTED = c.ELIMINATED, c.OK, c.SELECTED
+KEY = "_key"  # the packed sort key without the eligibility bit (see ``sort_key``)
 OFFER_BITS = 20
 MAX_OFFERS = 2**OFFER_BITS
 SCORE_STEPS = 2**30
 CATEGORY_INDEX = "_cati"  # static: index of the offer's category (0 = none)
 
 
-def eligible() -> pl.Expr:
-    return pl.col(c.DROP).is_null() & ~pl.col(ELIMINATED)
+def eligible(eliminates: bool = True) -> pl.Expr:
+    alive = pl.col(c.DROP).is_null()
+    return alive & ~pl.col(ELIMINATED) if eliminates else alive
 
 
-def sort_key(first: pl.Expr | None = None) -> pl.Expr:
-    """Ascending Int64 key: [not first], not mandatory, score desc, static offer order."""
+def base_key(mandatory: bool = True) -> pl.Expr:
+    """Ascending Int64 key: not mandatory (left out when no offer is), score desc, static
+    offer order."""
     q = (pl.col(c.SCORE).clip(0.0, 1.0) * SCORE_STEPS).round().cast(pl.Int64)
-    key = (
-        ((~pl.col(c.MANDATORY).fill_null(False)).cast(pl.Int64) * 2**51)
-        + ((SCORE_STEPS - q) * MAX_OFFERS)
-        + pl.col(c.OFFER_ORDER)
-    )
-    if first is not None:
-        key = key + (~first).cast(pl.Int64) * 2**52
+    key = ((SCORE_STEPS - q) * MAX_OFFERS) + pl.col(c.OFFER_ORDER)
+    if mandatory:
+        key = key + (~pl.col(c.MANDATORY).fill_null(False)).cast(pl.Int64) * 2**51
     return key
+
+
+def sort_key(first: pl.Expr | None, key: pl.Expr) -> pl.Expr:
+    """``key`` (see ``base_key``) with ``not first`` as the top bit."""
+    return key if first is None else key + (~first).cast(pl.Int64) * 2**52
 
 
 def request_group(multi_slot: bool) -> pl.Expr:
@@ -73,6 +77,7 @@ class RankNode(Node):
     def prepare(self, ctx: CompileContext) -> None:
         self.mandatory_cap = int(ctx.flow_config.get("mandatoryDailyCap", 5))
         self.has_mandatory = bool(ctx.catalog.offers.get_column(c.MANDATORY).any())
+        self.eliminates = True  # cleared by the compiler when the score cannot eliminate
         self.multi_creative = True  # cleared by the compiler when no offer has two rows
         self.n_categories = ctx.catalog.offers.get_column(c.CATEGORY_ID).n_unique() + 1
 
@@ -82,19 +87,26 @@ class RankNode(Node):
             limit = pl.min_horizontal(limit, pl.lit(self.config.maxCandidates))
         return limit
 
-    def _caps(self, group: pl.Expr | None, ok: pl.Expr | None) -> list[pl.Expr]:
+    def _caps(
+        self, group: pl.Expr | None, ok: pl.Expr | None, base: pl.Expr | None = None
+    ) -> list[pl.Expr]:
         """Diversity and mandatory caps; ``group`` None = a single (request, slot)."""
-        key = sort_key(ok)
+        key = sort_key(ok, base_key(self.has_mandatory) if base is None else base)
         mandatory = pl.col(c.MANDATORY).fill_null(False)
         mand = mandatory.cast(pl.Int64)
         caps = []
-        if self.config.method == "diversity":
+        if self.config.method == "diversity" and self.has_mandatory:
             per_cat = pl.col(CATEGORY_INDEX) * 2 + mand
             if group is not None:
                 per_cat = group * (2 * self.n_categories) + per_cat
             caps.append(
                 mandatory | (key.rank("ordinal").over(per_cat) <= self.config.maxPerCategory)
             )
+        elif self.config.method == "diversity":
+            per_cat = pl.col(CATEGORY_INDEX)
+            if group is not None:
+                per_cat = group * self.n_categories + per_cat
+            caps.append(key.rank("ordinal").over(per_cat) <= self.config.maxPerCategory)
         if self.has_mandatory:
             per_kind = key.rank("ordinal").over(mand if group is None else group * 2 + mand)
             caps.append(~mandatory | (per_kind <= self.mandatory_cap))
@@ -102,15 +114,17 @@ class RankNode(Node):
 
     def _flag_steps(self, multi_slot: bool, best_done: bool, single: bool) -> list[list[pl.Expr]]:
         group = None if single else request_group(multi_slot)
-        ok = eligible()
+        ok = eligible(self.eliminates)
         if self.multi_creative and not best_done:
             ok = best_creative(ok, multi_slot)
-        steps = []
-        caps = self._caps(group, ok)
+        # the packed key is read up to three times: compute it once
+        steps = [[base_key(self.has_mandatory).alias(KEY)]]
+        key = pl.col(KEY)
+        caps = self._caps(group, ok, key)
         if caps:
             steps.append([pl.all_horizontal(ok, *caps).alias(OK)])
             ok = pl.col(OK)
-        rank = sort_key(ok).rank("ordinal")
+        rank = sort_key(ok, key).rank("ordinal")
         rank = (rank if group is None else rank.over(group)).cast(pl.Int32)
         steps.append([rank.alias(c.RANK), (ok & (rank <= self._limit())).alias(SELECTED)])
         return steps
@@ -135,13 +149,13 @@ class RankNode(Node):
         caps = self._caps(group, None)
         if caps:
             lf = lf.filter(pl.all_horizontal(caps))
-        rank = sort_key().rank("ordinal").over(group).cast(pl.Int32)
+        rank = base_key(self.has_mandatory).rank("ordinal").over(group).cast(pl.Int32)
         return lf.with_columns(rank.alias(c.RANK)).filter(pl.col(c.RANK) <= self._limit())
 
     def deduplicated(self, lf: pl.LazyFrame, slots: int, best_done: bool) -> pl.LazyFrame:
         """Multi-placement with ``deduplicate``: slot by slot, skipping offers already taken
         by an earlier slot of the same request (requests without the flag are unaffected)."""
-        ok = eligible()
+        ok = eligible(self.eliminates)
         if self.multi_creative and not best_done:
             ok = best_creative(ok, True)
         lf = lf.filter(ok)

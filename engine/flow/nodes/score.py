@@ -13,7 +13,7 @@ import polars as pl
 
 from engine.flow import columns as c
 from engine.flow.configs import ScoreConfig
-from engine.flow.nodes.base import Call, CompileContext, Node
+from engine.flow.nodes.base import Call, CompileContext, Node, not_mandatory
 from engine.scoring.prie import PrieWeights, emphasis_expr, impact_expr, prie
 from engine.scoring.priority import priority_weighted, propensity_score
 
@@ -24,10 +24,16 @@ class ScoreNode(Node):
     config: ScoreConfig
 
     @property
+    def eliminates(self) -> bool:
+        """Whether the score can eliminate a candidate (column ``_eliminated``)."""
+        return self.config.method == "formula"
+
+    @property
     def needs_propensity(self) -> bool:
         return self.config.method in ("propensity", "formula")
 
     def prepare(self, ctx: CompileContext) -> None:
+        self.regular = not_mandatory(ctx.catalog)
         self.impact = impact_expr(ctx.catalog.offers.get_column("offer.businessValue"))
         w = self.config.formula
         self.weights = PrieWeights(
@@ -65,11 +71,14 @@ class ScoreNode(Node):
         else:
             f = self._factors()
             raw = prie(f["propensity"], f["relevance"], f["impact"], f["emphasis"], self.weights)
-        mandatory = pl.col(c.MANDATORY).fill_null(False)
-        cols = [
-            pl.when(mandatory).then(1.0).otherwise(raw).alias(c.SCORE),
-            (~mandatory & (raw <= 0) if method == "formula" else pl.lit(False)).alias(ELIMINATED),
-        ]
+        regular = self.regular
+        score = raw if regular is None else pl.when(regular).then(raw).otherwise(1.0)
+        cols = [score.alias(c.SCORE)]
+        # only PRIE eliminates; the rank node reads the column only then (see ``eliminates``)
+        if method == "formula":
+            cols.append((raw <= 0 if regular is None else regular & (raw <= 0)).alias(ELIMINATED))
+        elif trace:
+            cols.append(pl.lit(False).alias(ELIMINATED))
         if trace:
             cols.append(pl.struct(**self._factors()).alias(c.FACTORS))
         return cols
