@@ -36,13 +36,13 @@ from engine.formula._types import (
     as_datetime,
     as_number,
     as_text,
+    checked,
     column,
     constant,
-    finite,
     from_bool,
-    no_overflow,
     null,
-    number,
+    raw,
+    unchecked,
 )
 
 Columns = Mapping[str, pl.DataType] | frozenset[str] | None
@@ -62,7 +62,7 @@ class Scope:
 
 
 def compile_tree(tree: Node, scope: Scope) -> pl.Expr:
-    return _Compiler(scope, _constant_nodes(tree, scope)).compile(tree, fold=True).expr
+    return checked(_Compiler(scope, _constant_nodes(tree, scope)).compile(tree, fold=True)).expr
 
 
 def _constant_nodes(tree: Node, scope: Scope) -> frozenset[int]:
@@ -123,6 +123,7 @@ class _Compiler:
 
 
 def _fold(value: Typed) -> Typed:
+    value = checked(value)
     if value.is_null or value.kind not in (Kind.NUMBER, Kind.TEXT):
         return value
     dtype = pl.Float64 if value.kind is Kind.NUMBER else pl.String
@@ -163,8 +164,8 @@ def _unary(op: str, operand: Typed) -> Typed:
         return from_bool(as_bool(operand).not_())
     if operand.is_null:
         return null()
-    value = as_number(operand)
-    return number(-value if op == "-" else value)
+    value = raw(operand)  # negation keeps ±inf/NaN: the check can wait
+    return Typed(-value if op == "-" else value, Kind.NUMBER, unchecked=operand.unchecked)
 
 
 def _binary(op: str, left: Typed, right: Typed) -> Typed:
@@ -181,16 +182,13 @@ def _binary(op: str, left: Typed, right: Typed) -> Typed:
         return Typed(pl.concat_str([as_text(left), as_text(right)]), Kind.TEXT)
     if known_null:
         return null()
+    if op in ("+", "-", "*"):  # keep ±inf/NaN, may overflow: checked where read
+        a, b = raw(left), raw(right)
+        return unchecked(a + b if op == "+" else a - b if op == "-" else a * b)
     a, b = as_number(left), as_number(right)
-    if op == "+":
-        return number(no_overflow(a + b))
-    if op == "-":
-        return number(no_overflow(a - b))
-    if op == "*":
-        return number(no_overflow(a * b))
     if op == "/":
-        return number(finite(a / b))  # x / 0 is ±inf or NaN: null
-    return number(finite(a % b))  # floored modulo, like Python; x % 0 is NaN: null
+        return unchecked(a / b)  # x / 0 is ±inf or NaN: null once checked
+    return unchecked(a % b)  # floored modulo, like Python; x % 0 is NaN: null once checked
 
 
 def _compare(op: str, left: Typed, right: Typed) -> Typed:

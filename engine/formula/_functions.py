@@ -22,10 +22,11 @@ from engine.formula._types import (
     as_datetime,
     as_number,
     as_text,
-    finite,
     no_overflow,
     null,
     number,
+    raw,
+    unchecked,
     unify,
 )
 
@@ -45,22 +46,39 @@ class Function:
 
 def choose(condition: Typed, then: Typed, otherwise: Typed) -> Typed:
     """``condition ? then : otherwise`` (and ``if``): branches unified to one kind."""
-    (then_expr, otherwise_expr), kind = unify([then, otherwise])
+    (then_expr, otherwise_expr), kind = unify([then, otherwise], keep_unchecked=True)
     if kind is Kind.NULL:
         return null(Kind.NULL)
     dtype = UTC_NAIVE if kind is Kind.TIME else None
+    loose = kind is Kind.NUMBER  # a branch keeps ±inf/NaN: checked where the result is read
     if condition.constant:  # decided now: Polars 2.1 mis-sizes when(<literal>) results
         if pl.select(as_bool(condition)).item():
-            return Typed(then_expr, kind, dtype, then.is_null, then.constant)
-        return Typed(otherwise_expr, kind, dtype, otherwise.is_null, otherwise.constant)
+            return Typed(
+                then_expr, kind, dtype, then.is_null, then.constant, loose and then.unchecked
+            )
+        return Typed(
+            otherwise_expr,
+            kind,
+            dtype,
+            otherwise.is_null,
+            otherwise.constant,
+            loose and otherwise.unchecked,
+        )
     expr = pl.when(as_bool(condition)).then(then_expr).otherwise(otherwise_expr)
-    return Typed(expr, kind, dtype)
+    return Typed(expr, kind, dtype, unchecked=loose and (then.unchecked or otherwise.unchecked))
 
 
-def _math(method: str, *, check: Callable[[pl.Expr], pl.Expr] | None = None) -> Builder:
+def _math(method: str, *, keeps: bool) -> Builder:
+    """``keeps``: the function maps ±inf/NaN to ±inf/NaN (abs, ceil, floor), so it reads
+    its argument unchecked; the others (exp, log, sqrt) read it checked. Either way the
+    result may be ±inf/NaN and is checked where it is read."""
+
     def build(args: list[Typed], call: Call, as_of: datetime | None) -> Typed:
-        expr = getattr(as_number(args[0]), method)()
-        return number(check(expr) if check else expr)
+        value = args[0]
+        if keeps:
+            expr = getattr(raw(value), method)()
+            return Typed(expr, Kind.NUMBER, unchecked=value.unchecked)
+        return unchecked(getattr(as_number(value), method)())
 
     return build
 
@@ -68,7 +86,7 @@ def _math(method: str, *, check: Callable[[pl.Expr], pl.Expr] | None = None) -> 
 def _extreme(pick: Callable[[list[pl.Expr]], pl.Expr], sentinel: float) -> Builder:
     # null -> a sentinel that always wins the pick, then ±inf -> null: null if any argument is
     def build(args: list[Typed], call: Call, as_of: datetime | None) -> Typed:
-        return number(no_overflow(pick([as_number(a).fill_null(sentinel) for a in args])))
+        return unchecked(pick([as_number(a).fill_null(sentinel) for a in args]))
 
     return build
 
@@ -84,18 +102,20 @@ def _max(exprs: list[pl.Expr]) -> pl.Expr:
 def _clamp(args: list[Typed], call: Call, as_of: datetime | None) -> Typed:
     value, low, high = (as_number(a) for a in args)
     floored = no_overflow(pl.max_horizontal(value.fill_null(INF), low.fill_null(INF)))
-    return number(no_overflow(pl.min_horizontal(floored.fill_null(-INF), high.fill_null(-INF))))
+    return unchecked(pl.min_horizontal(floored.fill_null(-INF), high.fill_null(-INF)))
 
 
 def _round(args: list[Typed], call: Call, as_of: datetime | None) -> Typed:
     decimals = int(call.args[1].value) if len(call.args) == 2 else 0  # type: ignore[union-attr]
     # Polars rounds x * 10**decimals half away from zero and divides back (x itself if the
     # product overflows): ties are decided on the binary value, so round(1.005, 2) == 1.0
-    return number(as_number(args[0]).round(decimals, mode="half_away_from_zero"))
+    value = args[0]  # rounding keeps ±inf/NaN: the check can wait
+    rounded = raw(value).round(decimals, mode="half_away_from_zero")
+    return Typed(rounded, Kind.NUMBER, unchecked=value.unchecked)
 
 
 def _pow(args: list[Typed], call: Call, as_of: datetime | None) -> Typed:
-    return number(finite(as_number(args[0]).pow(as_number(args[1]))))
+    return unchecked(as_number(args[0]).pow(as_number(args[1])))
 
 
 def _coalesce(args: list[Typed], call: Call, as_of: datetime | None) -> Typed:
@@ -148,24 +168,24 @@ def needs_as_of_message(call: Call) -> str:
 
 
 FUNCTIONS: dict[str, Function] = {
-    "abs": Function(1, 1, _math("abs"), 2),
-    "ceil": Function(1, 1, _math("ceil"), 2),
+    "abs": Function(1, 1, _math("abs", keeps=True), 2),
+    "ceil": Function(1, 1, _math("ceil", keeps=True), 2),
     "clamp": Function(3, 3, _clamp, 7),
     "coalesce": Function(1, None, _coalesce, 3, Kind.ANY, strict=False),
     "concat": Function(1, None, _concat, 3, Kind.TEXT, strict=False),
     "contains": Function(2, 2, _contains, 3),
     "days_since": Function(1, 1, _days_since, 12),
-    "exp": Function(1, 1, _math("exp", check=no_overflow), 3),
-    "floor": Function(1, 1, _math("floor"), 2),
+    "exp": Function(1, 1, _math("exp", keeps=False), 3),
+    "floor": Function(1, 1, _math("floor", keeps=True), 2),
     "if": Function(3, 3, _if, 3, Kind.ANY, strict=False),
     "len": Function(1, 1, _len, 3),
-    "log": Function(1, 1, _math("log", check=finite), 3),
+    "log": Function(1, 1, _math("log", keeps=False), 3),
     "lower": Function(1, 1, _text_method("to_lowercase"), 3, Kind.TEXT),
     "max": Function(1, None, _extreme(_max, INF), 4),
     "min": Function(1, None, _extreme(_min, -INF), 4),
     "pow": Function(2, 2, _pow, 3),
     "round": Function(1, 2, _round, 3),
-    "sqrt": Function(1, 1, _math("sqrt", check=finite), 3),
+    "sqrt": Function(1, 1, _math("sqrt", keeps=False), 3),
     "starts_with": Function(2, 2, _starts_with, 3),
     "upper": Function(1, 1, _text_method("to_uppercase"), 3, Kind.TEXT),
 }

@@ -5,6 +5,12 @@ holds, known when the expression is built (from literals, functions and the fram
 Numbers are always ``Float64`` and always finite: a result that would be infinite or NaN
 (overflow, division by zero, sqrt of a negative, ...) is null.
 
+The check costs an operator, so it is deferred: a value is *unchecked* when it may hold
+±inf or NaN, and ``as_number`` (what every consumer reads) checks it. Only operations that
+map ±inf/NaN to ±inf/NaN, as they map null to null (``+ - *``, negation, ``round``, ``abs``,
+``ceil``, ``floor``, a ``?:`` branch), read unchecked values as they are (``raw``), so
+``reward * 2 + 1`` is checked once, at the end, with the same result as checking each step.
+
 No helper here refers to its argument expression twice, so compiled expressions grow linearly
 with the formula (a ``when(f(x)).then(x)`` pattern would double the tree at each level).
 """
@@ -38,6 +44,8 @@ class Typed:
     dtype: pl.DataType | None = None  # the column dtype, for TIME values
     known_null: bool = False  # a null literal: operations on it fold to null literals
     constant: bool = False  # reads no column: a literal, or a constant folded to one
+    unchecked: bool = False  # a NUMBER that may hold ±inf or NaN (see the module docstring)
+    boolean: pl.Expr | None = None  # the non-null-checked Boolean a 0/1 number was cast from
 
     @property
     def is_null(self) -> bool:
@@ -61,6 +69,20 @@ def constant(expr: pl.Expr, kind: Kind) -> Typed:
 
 def number(expr: pl.Expr) -> Typed:
     return Typed(expr, Kind.NUMBER)
+
+
+def unchecked(expr: pl.Expr) -> Typed:
+    """A number that may be ±inf or NaN: checked where it is read (``as_number``)."""
+    return Typed(expr, Kind.NUMBER, unchecked=True)
+
+
+def raw(value: Typed) -> pl.Expr:
+    """A number as it is, unchecked if it is: for operations that keep ±inf/NaN (see above)."""
+    return value.expr if value.kind is Kind.NUMBER and not value.is_null else as_number(value)
+
+
+def checked(value: Typed) -> Typed:
+    return number(finite(value.expr)) if value.unchecked else value
 
 
 def no_overflow(expr: pl.Expr) -> pl.Expr:
@@ -91,7 +113,7 @@ def column(name: str, dtype: pl.DataType | None) -> Typed:
     kind = kind_of(dtype)
     if kind is Kind.NUMBER:
         if dtype.is_float():
-            return number(finite(col.cast(pl.Float64)))
+            return unchecked(col if dtype == pl.Float64 else col.cast(pl.Float64))
         return number(col.cast(pl.Float64))
     if kind is Kind.TEXT:
         return Typed(col if dtype == pl.String else col.cast(pl.String), Kind.TEXT)
@@ -105,7 +127,7 @@ def as_number(value: Typed) -> pl.Expr:
     if value.is_null:
         return pl.lit(None, dtype=pl.Float64)
     if value.kind is Kind.NUMBER:
-        return value.expr
+        return finite(value.expr) if value.unchecked else value.expr
     if value.kind in (Kind.TEXT, Kind.ANY):
         return finite(value.expr.cast(pl.Float64, strict=False))
     return pl.lit(None, dtype=pl.Float64)
@@ -119,7 +141,7 @@ def as_text(value: Typed) -> pl.Expr:
         return value.expr
     if value.kind is Kind.NUMBER:
         # Polars prints floats as 18.0, 0.1, 1e+20, 2.5e-7, -0.0
-        return value.expr.cast(pl.String).str.strip_suffix(".0").replace("-0", "0")
+        return as_number(value).cast(pl.String).str.strip_suffix(".0").replace("-0", "0")
     if value.kind in (Kind.ANY, Kind.TIME):
         return value.expr.cast(pl.String)
     return pl.lit(None, dtype=pl.String)
@@ -131,7 +153,9 @@ def as_bool(value: Typed) -> pl.Expr:
     if value.is_null:
         return pl.lit(False)
     if kind is Kind.NUMBER:
-        return (expr != 0.0).fill_null(False)
+        if value.boolean is not None:
+            return value.boolean.fill_null(False)
+        return (as_number(value) != 0.0).fill_null(False)
     if kind is Kind.TEXT:
         return (expr != "").fill_null(False)
     if kind is Kind.ANY:
@@ -142,8 +166,8 @@ def as_bool(value: Typed) -> pl.Expr:
 
 
 def from_bool(expr: pl.Expr) -> Typed:
-    """Booleans leave formulas as the numbers 1 and 0."""
-    return number(expr.cast(pl.Float64))
+    """Booleans leave formulas as the numbers 1 and 0 (``as_bool`` reads the Boolean)."""
+    return Typed(expr.cast(pl.Float64), Kind.NUMBER, boolean=expr)
 
 
 def as_datetime(value: Typed) -> pl.Expr:
@@ -173,11 +197,12 @@ def _parse_iso(text: pl.Expr) -> pl.Expr:
     return parsed.dt.replace_time_zone(None)
 
 
-def unify(values: list[Typed]) -> tuple[list[pl.Expr], Kind]:
+def unify(values: list[Typed], *, keep_unchecked: bool = False) -> tuple[list[pl.Expr], Kind]:
     """Bring the branches of ``?:``/``if`` or the arguments of ``coalesce`` to one kind.
 
     Text wins over numbers (numbers are written as text), numbers over unknown columns; Date
-    and Datetime values stay times; columns of unknown type alone are left to Polars.
+    and Datetime values stay times; columns of unknown type alone are left to Polars. With
+    ``keep_unchecked`` numbers are left unchecked (``raw``; the caller checks the result).
     """
     kinds = {v.kind for v in values} - {Kind.NULL}
     if not kinds:
@@ -185,7 +210,8 @@ def unify(values: list[Typed]) -> tuple[list[pl.Expr], Kind]:
     if Kind.TEXT in kinds or kinds == {Kind.TIME, Kind.ANY}:
         return [as_text(v) for v in values], Kind.TEXT
     if Kind.NUMBER in kinds:
-        return [as_number(v) for v in values], Kind.NUMBER
+        read = raw if keep_unchecked else as_number
+        return [read(v) for v in values], Kind.NUMBER
     if kinds == {Kind.TIME}:
         return [as_datetime(v) for v in values], Kind.TIME
     return [v.expr if v.kind is Kind.ANY else pl.lit(None) for v in values], Kind.ANY
@@ -198,6 +224,7 @@ __all__ = [
     "as_datetime",
     "as_number",
     "as_text",
+    "checked",
     "column",
     "constant",
     "finite",
@@ -206,5 +233,7 @@ __all__ = [
     "no_overflow",
     "null",
     "number",
+    "raw",
+    "unchecked",
     "unify",
 ]
