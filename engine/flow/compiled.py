@@ -211,6 +211,8 @@ def build_compiled(
         extra = n.static_columns() if isinstance(n, ResponseNode) else None
         if extra is not None:
             table = table.join(extra, on=c.CREATIVE_ID, how="left")
+        if isinstance(n, ResponseNode):
+            table = n.precompute(table)
     if catalog.offers.height >= MAX_OFFERS:
         raise ValidationError(f"a catalog holds at most {MAX_OFFERS - 1} offers", field="offers")
     categories = sorted({x for x in catalog.offers.get_column(c.CATEGORY_ID) if x is not None})

@@ -92,6 +92,7 @@ class ResponseNode(Node):
         of one shape render with the same ``concat_str`` over their own segment columns.
         """
         self.personalization: set[str] = set()
+        self.static_values: dict[int, pl.Expr] = {}  # see ``precompute``
         self.templates: dict[str, tuple[list[str], tuple[int, ...]]] = {}
         specs: dict[Spec, int] = {}
         shapes: dict[tuple[int, ...], int] = {}
@@ -130,6 +131,19 @@ class ResponseNode(Node):
         """Template columns joined onto the static candidate table by creative id."""
         return self.template if self.width else None
 
+    def precompute(self, table: pl.DataFrame) -> pl.DataFrame:
+        """Values that read the static candidate table only (offer fields, offer-only computed
+        fields), as text columns ``_sval<k>`` of that table: computed once per flow."""
+        self.static_values = {}
+        columns = set(table.columns)
+        exprs = []
+        for k, spec in enumerate(self.specs if self.width else []):
+            value = self._value(spec, table.schema)
+            if set(value.meta.root_names()) <= columns:
+                self.static_values[k] = value
+                exprs.append(value.alias(f"_sval{k}"))
+        return table.with_columns(exprs) if exprs else table
+
     def _text(self, name: str, schema: Mapping[str, pl.DataType]) -> pl.Expr | None:
         """One variable or mapping source as template text; None when nothing has it."""
 
@@ -166,9 +180,13 @@ class ResponseNode(Node):
     def _exprs(self, call: Call) -> list[list[pl.Expr]]:
         if not self.width:
             return [[pl.col("creative.content").alias(CONTENT)]]
-        values = [
-            self._value(spec, call.schema).alias(f"_val{k}") for k, spec in enumerate(self.specs)
-        ]
+        values = []
+        for k, spec in enumerate(self.specs):
+            value = self._value(spec, call.schema)
+            static = self.static_values.get(k)
+            if static is not None and value.meta.eq(static):  # same lookup: use the column
+                value = pl.col(f"_sval{k}")
+            values.append(value.alias(f"_val{k}"))
         # slot j of a row takes the value its creative's shape puts there: a short when-chain
         # over value columns per slot, then one concat_str of segments and slot values
         shape = pl.col(SHAPE)
