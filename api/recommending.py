@@ -51,7 +51,7 @@ from api.ids import new_id
 from api.lookups import CatalogLookups
 from api.runtime import Runtime
 from api.schemas import RecommendRequest
-from api.state import DecisionRow, MetricSet, TenantState, intern_id
+from api.state import MetricSet, TenantState, intern_id
 from api.writer import WriteJob
 from engine.catalog import Catalog
 from engine.decide import Decisions, decide
@@ -70,6 +70,7 @@ from engine.scoring.evidence import Evidence, compute_evidence
 
 log = logging.getLogger("nextbest.api")
 EVIDENCE_TTL_S = 60.0
+Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,7 +431,7 @@ def _build(
     result: Decisions,
     lookups: CatalogLookups,
     now: datetime,
-) -> tuple[dict[str, Any], list[tuple[Any, ...]], tuple[DecisionRow, ...], dict[str, Any] | None]:
+) -> tuple[dict[str, Any], list[Row], tuple[Row, ...], dict[str, Any] | None]:
     """The response, log rows, resolvable decision rows and trace of one request."""
     tenant, body, arm = job.tenant_id, job.body, job.arm
     rec_id = new_id("rec")
@@ -468,8 +469,8 @@ def _build(
         if channel_id in lookups.implicit_channels:
             log_rows.append((tenant, new_id("ix"), *base, "impression", imp_class, "outbound",
                              ts, None, context, None, arm.experiment_key, arm.variant))
-        rec_rows.append(DecisionRow(rank, *map(intern_id, (offer_id, creative_id, channel_id,
-                                                         placement_id, category_id))))
+        rec_rows.append((rank, *map(intern_id, (offer_id, creative_id, channel_id,
+                                                placement_id, category_id))))
     response: dict[str, Any] = {
         "recommendationId": rec_id,
         "customerId": body.customerId,

@@ -58,7 +58,7 @@ class Responder:
                                   field="idempotencyKey")
         state = await self.runtime.tenant(tenant_id)
         idem = state.idempotency
-        done = idem.seen.get(key)
+        done = idem.recall(key)
         if done is not None:
             return 200, _payload(done, True)
         while (inflight := idem.pending.get(key)) is not None:
@@ -68,7 +68,7 @@ class Responder:
                 if not inflight.cancelled():
                     raise  # this request was cancelled
                 # the first request gave up before writing: this one records it
-        done = idem.seen.get(key)
+        done = idem.recall(key)
         if done is not None:
             return 200, _payload(done, True)
         future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
@@ -147,7 +147,7 @@ class Responder:
         idem = state.idempotency
 
         def on_commit() -> None:
-            idem.seen[key] = rec
+            idem.remember(key, rec)
             if idem.pending.get(key) is future:
                 del idem.pending[key]
             if not future.done():
@@ -201,8 +201,8 @@ class Responder:
             frame = await asyncio.to_thread(serving.find_recommendation, self.runtime.store,
                                             tenant_id, rec_id)
             if frame.height:
-                rows = tuple(DecisionRow(*r) for r in frame.drop("recommendation_id").iter_rows())
-                state.recommendations.put(rec_id, rows)
+                state.recommendations.put(rec_id, frame.drop("recommendation_id").iter_rows())
+                rows = state.recommendations.get(rec_id)
         if not rows:
             raise NotFoundError(f"recommendation {rec_id!r} not found", field="recommendationId")
         if body.rank is not None:

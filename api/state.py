@@ -221,28 +221,33 @@ class DecisionRow:
 
 
 class Recommendations:
+    """Decision rows by recommendation id, held as plain tuples of ids: the garbage collector
+    stops tracking those, so a full cache does not lengthen every collection."""
+
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._by_id: dict[str, tuple[DecisionRow, ...]] = {}
+        self._by_id: dict[str, tuple[tuple[Any, ...], ...]] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
 
     def load(self, frame: pl.DataFrame) -> None:
-        grouped: dict[str, list[DecisionRow]] = {}
+        grouped: dict[str, list[tuple[Any, ...]]] = {}
         for rec_id, rank, *refs in frame.iter_rows():
-            grouped.setdefault(rec_id, []).append(DecisionRow(rank, *map(intern_id, refs)))
+            grouped.setdefault(rec_id, []).append((rank, *map(intern_id, refs)))
         for rec_id, rows in grouped.items():
-            self.put(rec_id, tuple(sorted(rows, key=lambda r: r.rank)))
+            self.put(rec_id, sorted(rows, key=lambda r: r[0]))
 
-    def put(self, recommendation_id: str, rows: tuple[DecisionRow, ...]) -> None:
+    def put(self, recommendation_id: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        """``rows``: ``(rank, offer_id, creative_id, channel_id, placement_id, category_id)``."""
         by_id = self._by_id
-        by_id[recommendation_id] = rows
+        by_id[recommendation_id] = tuple(rows)
         while len(by_id) > self.capacity:
             del by_id[next(iter(by_id))]
 
     def get(self, recommendation_id: str) -> tuple[DecisionRow, ...] | None:
-        return self._by_id.get(recommendation_id)
+        rows = self._by_id.get(recommendation_id)
+        return None if rows is None else tuple(DecisionRow(*r) for r in rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,16 +261,28 @@ class Recorded:
 
 
 class Idempotency:
-    """Seen keys and in-flight keys of one tenant. Event-loop thread only."""
+    """Seen keys and in-flight keys of one tenant. Event-loop thread only.
+
+    Seen results are held as plain tuples (untracked by the garbage collector)."""
 
     def __init__(self) -> None:
-        self.seen: dict[str, Recorded] = {}
+        self._seen: dict[str, tuple[str, str, str | None, str | None]] = {}
         self.pending: dict[str, asyncio.Future[Recorded]] = {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def recall(self, key: str) -> Recorded | None:
+        done = self._seen.get(key)
+        return None if done is None else Recorded(*done)
+
+    def remember(self, key: str, rec: Recorded) -> None:
+        self._seen[key] = (rec.interaction_id, rec.outcome, rec.classification, rec.offer_id)
 
     def load(self, frame: pl.DataFrame) -> None:
         for key, interaction_id, outcome, classification, offer_id in frame.iter_rows():
-            self.seen.setdefault(key, Recorded(interaction_id, intern_id(outcome),
-                                               intern_id(classification), intern_id(offer_id)))
+            self._seen.setdefault(key, (interaction_id, intern_id(outcome),
+                                        intern_id(classification), intern_id(offer_id)))
 
 
 @dataclass(frozen=True)
