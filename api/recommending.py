@@ -70,7 +70,9 @@ from engine.scoring.evidence import Evidence, compute_evidence
 
 log = logging.getLogger("nextbest.api")
 EVIDENCE_TTL_S = 60.0
+FLOW_CACHE_SIZE = 1024  # routing signatures per tenant
 Row = tuple[Any, ...]
+Resolved = tuple[Catalog, CompiledFlow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,8 @@ class Recommender:
         self._experiments: dict[str, tuple[int, ActiveExperiment | None]] = {}
         # (tenant, experiment, variant) -> (base catalog, catalog with the variant's weights)
         self._weighted: dict[tuple[str, str, str], tuple[Catalog, Catalog]] = {}
+        # tenant -> (catalog snapshot, routing signature -> resolved flow)
+        self._flows: dict[str, tuple[Catalog, dict[tuple[Any, ...], Resolved]]] = {}
 
     async def recommend(
         self, tenant_id: str, body: RecommendRequest, request_id: str
@@ -294,7 +298,24 @@ class Recommender:
             return Arm(experiment.spec.key if experiment else None, HOLDOUT, True)
         return NO_ARM if experiment is None else experiment.arm(customer)
 
-    def _flow_for(self, job: RecommendJob, catalog: Catalog) -> tuple[Catalog, CompiledFlow]:
+    def _flow_for(self, job: RecommendJob, catalog: Catalog) -> Resolved:
+        """The flow of ``job``, resolved once per catalog snapshot and routing signature
+        (validating a flow document costs more than deciding for one customer)."""
+        body = job.body
+        signature = (
+            job.arm, body.decisionFlowKey, body.blueprintKey, body.decisionFlowId,
+            body.channelId, body.channel, body.placement,
+            tuple(p.placementId for p in body.placements or ()),
+        )
+        cached = self._flows.get(catalog.tenant_id)
+        if cached is None or cached[0] is not catalog or len(cached[1]) >= FLOW_CACHE_SIZE:
+            cached = self._flows[catalog.tenant_id] = (catalog, {})
+        hit = cached[1].get(signature)
+        if hit is None:
+            hit = cached[1][signature] = self._resolve_flow(job, catalog)
+        return hit
+
+    def _resolve_flow(self, job: RecommendJob, catalog: Catalog) -> Resolved:
         arm = job.arm
         if arm.control_group:
             return catalog, compile_flow(catalog, HOLDOUT_FLOW)
