@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import ServingMiddleware
 from api.openapi import custom_openapi
-from api.routes import ROUTERS, experiments, interactions, metrics
+from api.routes import DIRECT_ROUTES, ROUTERS, experiments, interactions, metrics
 from api.routes.catalog import CATALOG_ROUTERS
 from api.runtime import Runtime, ServingConfig
 from api.services import Services
@@ -77,7 +77,8 @@ def create_app(
     app.state.runtime = runtime
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(ServingMiddleware, max_body_bytes=MAX_BODY_BYTES)
+    app.add_middleware(ServingMiddleware, max_body_bytes=MAX_BODY_BYTES,
+                       direct={route.path: route for route in DIRECT_ROUTES})
     for router in (*ROUTERS, *CATALOG_ROUTERS):
         app.include_router(router)
     for router in (metrics.router, experiments.router, interactions.router):

@@ -3,13 +3,15 @@
 Written as a plain ASGI callable (no ``BaseHTTPMiddleware``): it wraps ``send`` to add the
 ``x-request-id`` header and whatever headers the request collected on the way (the rate
 limiter's ``X-RateLimit-*``), refuses bodies over the limit with a 413 envelope, and turns an
-exception that escaped every handler into the ``INTERNAL_ERROR`` envelope.
+exception that escaped every handler into the ``INTERNAL_ERROR`` envelope. A ``POST`` to the
+path of a direct route (``api.direct``) goes to that route instead of the router.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -38,9 +40,12 @@ def context_of(scope: dict[str, Any]) -> RequestContext:
 
 
 class ServingMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, direct: Mapping[str, ASGIApp] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.direct = dict(direct or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,8 +90,11 @@ class ServingMiddleware:
                     raise HTTPException(413, f"request body is larger than {limit} bytes")
             return message
 
+        target = self.app
+        if scope["method"] == "POST" and not scope.get("root_path"):
+            target = self.direct.get(scope["path"], target)
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await target(scope, limited_receive, send_with_headers)
         except Exception:
             log.exception("unhandled error in request %s", ctx.request_id)
             if not started:

@@ -3,5 +3,6 @@
 from api.routes import api_keys, recommend, respond, traces
 
 ROUTERS = (recommend.router, respond.router, traces.router, api_keys.router)
+DIRECT_ROUTES = (recommend.DIRECT, respond.DIRECT)
 
-__all__ = ["ROUTERS"]
+__all__ = ["DIRECT_ROUTES", "ROUTERS"]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.deps import Call, JSONBytes, authorized
+from api.direct import DirectRoute
 from api.openapi import (
     ERROR_RESPONSES,
     RECOMMEND_EXAMPLES,
@@ -17,7 +18,8 @@ from api.schemas import RecommendRequest, RecommendResponse
 
 router = APIRouter(prefix="/api/v1", tags=["Recommend"])
 register_body("recommend", RecommendRequest, examples=RECOMMEND_EXAMPLES)
-RecommendCall = Annotated[Call[RecommendRequest], Depends(authorized(RecommendRequest))]
+recommend_call = authorized(RecommendRequest)
+RecommendCall = Annotated[Call[RecommendRequest], Depends(recommend_call)]
 
 
 @router.post(
@@ -35,3 +37,6 @@ async def recommend(call: RecommendCall) -> JSONBytes:
     return JSONBytes(await call.services.recommender.recommend(
         call.tenant_id, call.body, call.request_id
     ))
+
+
+DIRECT = DirectRoute("/api/v1/recommend", recommend_call, recommend)

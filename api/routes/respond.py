@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from api.deps import Call, JSONBytes, authorized
+from api.direct import DirectRoute
 from api.openapi import (
     ERROR_RESPONSES,
     RESPOND_EXAMPLES,
@@ -17,7 +18,8 @@ from api.schemas import RespondRequest, RespondResponse
 
 router = APIRouter(prefix="/api/v1", tags=["Respond"])
 register_body("respond", RespondRequest, examples=RESPOND_EXAMPLES)
-RespondCall = Annotated[Call[RespondRequest], Depends(authorized(RespondRequest))]
+respond_call = authorized(RespondRequest)
+RespondCall = Annotated[Call[RespondRequest], Depends(respond_call)]
 IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "description": "Alternative to the body's idempotencyKey.",
@@ -45,3 +47,6 @@ async def respond(call: RespondCall) -> JSONBytes:
         call.tenant_id, call.body, call.headers.get("idempotency-key")
     )
     return JSONBytes(result, status_code=status)
+
+
+DIRECT = DirectRoute("/api/v1/respond", respond_call, respond)
