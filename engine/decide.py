@@ -116,6 +116,9 @@ def _run(
     engine: str | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
     plans = build_plans(flow, frames, customers, history, evidence, as_of, trace)
+    if plans.execute is not None:
+        decisions, counts = plans.execute(engine or "in-memory")
+        return decisions, _funnel(frames.requests, counts), None
     lazies = [plans.decisions]
     if plans.counts is not None:
         lazies.append(plans.counts)

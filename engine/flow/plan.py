@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 
 from engine.flow import columns as c
+from engine.flow import dense
 from engine.flow.compiled import CompiledFlow
 from engine.flow.history import LEVEL_KEYS, prepare_history
 from engine.flow.nodes.base import Call
@@ -51,7 +52,7 @@ from engine.scoring.evidence import Evidence
 
 _EMPTY_LIST = pl.lit([], dtype=pl.List(pl.String()))
 DIRECT_ROWS = 50_000  # candidate rows up to which requests x table is joined directly
-SIG, EXCL_KEY, TROW = "_sig", "_excl_key", "_trow"
+SIG, EXCL_KEY, TROW = "_sig", "_excl_key", c.TROW
 FUNNEL_COLUMNS = ("candidateCount", "afterQualification", "afterContactPolicy", "finalCount")
 VARIABLE_PREFIXES = ("customer.", "attributes.", "metrics.", "request.", "_segments")
 
@@ -85,6 +86,9 @@ class Plans:
     # after the collect: (decisions, counts when the plan left them to numpy)
     finish: Callable[[pl.DataFrame], tuple[pl.DataFrame, Counts | None]] | None = None
     optimizations: pl.QueryOptFlags | None = None
+    # dense calls run in two collects with numpy ranking between (``dense.py``): given the
+    # Polars engine, returns (decisions, counts); the lazy frames above are then unused
+    execute: Callable[[str], tuple[pl.DataFrame, Counts]] | None = None
 
 
 def _segments(schema: dict[str, pl.DataType]) -> pl.Expr:
@@ -282,6 +286,7 @@ def build_plans(
     trace: bool,
 ) -> Plans:
     requests, req_schema = _requests(flow, frames, customers)
+    requests_full = requests
     static = flow.static_for(evidence)
     table_df = static.table
     schema = {**req_schema, **(frames.slots.schema if frames.slots is not None else {})}
@@ -314,6 +319,7 @@ def build_plans(
     if hist is not None and "customer" in flow.aggs:  # joined K times, before the cross join
         lf = _join_level(lf, hist, flow, "customer")
     lf = _with_slots(lf, frames)
+    matched = None
     if frames.match_key is not None:  # one key for the whole call: cached matched rows
         matched = static.matched.get(flow, table_df, frames.match_key, as_of)
         if large:
@@ -341,6 +347,9 @@ def build_plans(
         and (flow.dedupe_override is True or frames.any_dedupe)
         and frames.max_slots > 1
     )
+    if large and matched is not None and not multi_slot and not call.trace and dense.fits(matched):
+        return Plans(cand, None, None, execute=partial(_dense, flow, frames, requests_full, cand,
+                                                       matched, call))
     if dedupe:
         if flow.dedupe_override is True:
             cand = cand.with_columns(pl.lit(True).alias(c.DEDUPE))
@@ -362,21 +371,9 @@ def build_plans(
     # few final rows (realtime): content is assembled in Python after the collect
     response = next((n for n in flow.phase3 if isinstance(n, ResponseNode)), None)
     render_late = response is not None and not large and bool(response.value_columns)
-    for node in flow.phase3:
-        if isinstance(node, ResponseNode):
-            picked = node.apply(picked, call, render=not render_late)
-        else:
-            picked = node.apply(picked, call)
-        if isinstance(node, ComputeNode):  # later nodes see the personalization types
-            call = dataclasses.replace(call, schema={**call.schema, **node.dtypes(call)})
-    has_compute = any(isinstance(n, ComputeNode) for n in flow.phase3)
-    has_response = any(isinstance(n, ResponseNode) for n in flow.phase3)
-
     values = response.value_columns if render_late and response is not None else []
     flags = [c.DROP, c.SELECTED, c.OFFER_ORDER] if one_pass else []
-    decisions = picked.select(
-        *_decision_columns(has_compute, has_response and not render_late), *values, *flags
-    )
+    decisions = _phase3(flow, picked, call, render_late, [*values, *flags])
     if large:
         decisions = decisions.sort("request_index", "slot", "rank")
     # small calls: planning dominates, and sub-expression elimination costs more than it saves
@@ -412,6 +409,65 @@ def build_plans(
         )
     finish = None if large else partial(_finish, response if render_late else None)
     return Plans(decisions, counts, trace_lf, finish, optimizations)
+
+
+def _phase3_inputs(flow: CompiledFlow, call: Call) -> set[str]:
+    """Columns phase 3 and the decision columns read."""
+    columns = (*_decision_columns(True, True), *_decision_columns(False, False))
+    names = {n for e in columns for n in e.meta.root_names()}
+    for node in flow.phase3:
+        if isinstance(node, ComputeNode | ResponseNode):
+            names |= node.inputs(call)
+        if isinstance(node, ComputeNode):
+            call = dataclasses.replace(call, schema={**call.schema, **node.dtypes(call)})
+    return names
+
+
+def _phase3(
+    flow: CompiledFlow, picked: pl.LazyFrame, call: Call, render_late: bool, extra: list[str]
+) -> pl.LazyFrame:
+    """Computed fields and content of the final rows, then the decision columns (+ extra)."""
+    for node in flow.phase3:
+        if isinstance(node, ResponseNode):
+            picked = node.apply(picked, call, render=not render_late)
+        else:
+            picked = node.apply(picked, call)
+        if isinstance(node, ComputeNode):  # later nodes see the personalization types
+            call = dataclasses.replace(call, schema={**call.schema, **node.dtypes(call)})
+    has_compute = any(isinstance(n, ComputeNode) for n in flow.phase3)
+    has_response = any(isinstance(n, ResponseNode) for n in flow.phase3)
+    columns = _decision_columns(has_compute, has_response and not render_late)
+    return picked.select(*columns, *extra)
+
+
+def _dense(
+    flow: CompiledFlow,
+    frames: RequestFrames,
+    requests: pl.LazyFrame,
+    cand: pl.LazyFrame,
+    matched: pl.DataFrame,
+    call: Call,
+    engine: str,
+) -> tuple[pl.DataFrame, Counts]:
+    """A dense call (see ``dense.py``): scoring columns and request rows in one collect,
+    numpy ranking and counts, then phase 3 over the gathered selected rows."""
+    rank = flow.rank_node
+    scored, request_rows = pl.collect_all(
+        [cand.select(dense.columns(rank)), requests], engine=engine  # type: ignore[arg-type]
+    )
+    req = frames.requests.get_column(c.REQ).to_numpy()
+    trows = matched.get_column(TROW).to_numpy()
+    mx = dense.matrix(scored, frames.requests.height, int(req[0]), trows, rank)
+    limit = frames.requests.get_column(c.SLOT_LIMIT).to_numpy()
+    ranks, selected = dense.flags(mx, limit, rank)
+    counts = dense.counts(mx, selected, flow.last_qualify, req)
+    picked = dense.picked(
+        request_rows, matched, mx, ranks, selected, _phase3_inputs(flow, call)
+    )
+    decisions = _phase3(flow, picked.lazy(), call, False, []).collect(
+        engine=engine  # type: ignore[arg-type]
+    )
+    return decisions, counts
 
 
 @functools.cache

@@ -125,13 +125,23 @@ class ComputeNode(Node):
             return pl.lit("{}").alias(PERSONALIZATION)
         return chain.otherwise(pl.lit("{}")).alias(PERSONALIZATION)
 
-    def apply(self, lf: pl.LazyFrame, call: Call) -> pl.LazyFrame:
-        if not self.by_category:
-            return lf.with_columns(pl.lit("{}").alias(PERSONALIZATION))
+    def _call_exprs(self, call: Call) -> list[pl.Expr]:
         timed = any(
             f is not None and f.needs_as_of for fs in self.by_category.values() for _, f in fs
         )
         key = (call.schema_key, call.as_of if timed else None)
-        return lf.with_columns(self.cached(key, lambda: self._exprs(call))).with_columns(
-            self._json()
-        )
+        return self.cached(key, lambda: self._exprs(call))
+
+    def inputs(self, call: Call) -> set[str]:
+        """Columns ``apply`` reads."""
+        if not self.by_category:
+            return set()
+        names = {c.CATEGORY_ID}
+        for e in (*self._call_exprs(call), self._json()):
+            names.update(e.meta.root_names())
+        return names
+
+    def apply(self, lf: pl.LazyFrame, call: Call) -> pl.LazyFrame:
+        if not self.by_category:
+            return lf.with_columns(pl.lit("{}").alias(PERSONALIZATION))
+        return lf.with_columns(self._call_exprs(call)).with_columns(self._json())

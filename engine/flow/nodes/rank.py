@@ -53,14 +53,15 @@ def sort_key(first: pl.Expr | None, key: pl.Expr) -> pl.Expr:
 
 
 def request_group(multi_slot: bool) -> pl.Expr:
-    """One Int64 per (request, slot)."""
-    req = pl.col(c.REQ).cast(pl.Int64)
-    return req * 64 + pl.col(c.SLOT).cast(pl.Int64) if multi_slot else req
+    """One integer per (request, slot)."""
+    if not multi_slot:
+        return pl.col(c.REQ)
+    return pl.col(c.REQ).cast(pl.Int64) * 64 + pl.col(c.SLOT).cast(pl.Int64)
 
 
 def offer_group(multi_slot: bool) -> pl.Expr:
     """One Int64 per (request, slot, offer)."""
-    return request_group(multi_slot) * MAX_OFFERS + pl.col(c.OFFER_ORDER)
+    return request_group(multi_slot).cast(pl.Int64) * MAX_OFFERS + pl.col(c.OFFER_ORDER)
 
 
 def best_creative(ok: pl.Expr | None, multi_slot: bool) -> pl.Expr:
@@ -98,17 +99,19 @@ class RankNode(Node):
         if self.config.method == "diversity" and self.has_mandatory:
             per_cat = pl.col(CATEGORY_INDEX) * 2 + mand
             if group is not None:
-                per_cat = group * (2 * self.n_categories) + per_cat
+                per_cat = group.cast(pl.Int64) * (2 * self.n_categories) + per_cat
             caps.append(
                 mandatory | (key.rank("ordinal").over(per_cat) <= self.config.maxPerCategory)
             )
         elif self.config.method == "diversity":
             per_cat = pl.col(CATEGORY_INDEX)
             if group is not None:
-                per_cat = group * self.n_categories + per_cat
+                per_cat = group.cast(pl.Int64) * self.n_categories + per_cat
             caps.append(key.rank("ordinal").over(per_cat) <= self.config.maxPerCategory)
         if self.has_mandatory:
-            per_kind = key.rank("ordinal").over(mand if group is None else group * 2 + mand)
+            per_kind = key.rank("ordinal").over(
+                mand if group is None else group.cast(pl.Int64) * 2 + mand
+            )
             caps.append(~mandatory | (per_kind <= self.mandatory_cap))
         return caps
 
@@ -125,8 +128,12 @@ class RankNode(Node):
             steps.append([pl.all_horizontal(ok, *caps).alias(OK)])
             ok = pl.col(OK)
         rank = sort_key(ok, key).rank("ordinal")
-        rank = (rank if group is None else rank.over(group)).cast(pl.Int32)
-        steps.append([rank.alias(c.RANK), (ok & (rank <= self._limit())).alias(SELECTED)])
+        if group is None:  # one (request, slot): no window, recomputing beats another step
+            rank = rank.cast(pl.Int32)
+            steps.append([rank.alias(c.RANK), (ok & (rank <= self._limit())).alias(SELECTED)])
+            return steps
+        steps.append([rank.over(group).cast(pl.Int32).alias(c.RANK)])  # the window runs once
+        steps.append([(ok & (pl.col(c.RANK) <= self._limit())).alias(SELECTED)])
         return steps
 
     def flag_steps(

@@ -207,6 +207,11 @@ class ResponseNode(Node):
         rendered = pl.when(pl.col(c.CREATIVE_ID).is_not_null()).then(pl.concat_str(parts))
         return [values, [rendered.alias(CONTENT)]]
 
+    def inputs(self, call: Call) -> set[str]:
+        """Columns ``apply`` reads."""
+        steps = self.cached(call.schema_key, lambda: self._exprs(call))
+        return {name for step in steps for e in step for name in e.meta.root_names()}
+
     def apply(self, lf: pl.LazyFrame, call: Call, *, render: bool = True) -> pl.LazyFrame:
         """Adds the value columns ``_val<k>`` and, with ``render``, the content."""
         steps = self.cached(call.schema_key, lambda: self._exprs(call))

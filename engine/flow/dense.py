@@ -1,0 +1,182 @@
+"""Ranking of a dense candidate frame: K requests x the same M matched rows.
+
+When every request of a large call shares one match key (a batch template), has one slot and
+gets one row per offer, the candidate frame is a K x M matrix: request k, matched row m. The
+plan then stops after scoring and collects only what ranking reads (eligibility, the packed
+sort key, category, mandatory flag, score); numpy ranks each row of the matrix by comparing
+its M cells pairwise (no sort, no window over K groups), the funnel counts are row sums, and
+the selected cells are gathered from the request frame and the matched table for phase 3.
+The flags are those of ``RankNode.flag_steps`` (tests compare both shapes):
+
+- a cell is eligible when no phase-1 node dropped it (and the score did not eliminate it);
+- diversity: at most ``maxPerCategory`` eligible regular offers per category, best keys first;
+- mandatory cap: at most ``mandatoryDailyCap`` eligible mandatory offers, best keys first;
+- rank = 1 + the number of cells within the caps with a smaller key; selected when within
+  the caps and rank <= the slot's limit (capped by ``maxCandidates``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from engine.flow import columns as c
+from engine.flow.nodes.rank import CATEGORY_INDEX, KEY, RankNode, base_key, eligible
+
+MAX_WIDTH = 32  # matched rows per request up to which the pairwise comparison pays
+BLOCK_CELLS = 1 << 22  # K x M x M booleans per numpy block (bounded memory)
+DROP_ALIVE = np.iinfo(np.int32).max  # a null _drop (still alive) as an integer
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The collected scoring columns of a dense call, as K x M arrays."""
+
+    drop: np.ndarray  # int32, DROP_ALIVE where the candidate is alive
+    eligible: np.ndarray  # bool
+    key: np.ndarray  # int64, unique within a row
+    category: np.ndarray | None  # int64 (diversity only)
+    mandatory: np.ndarray | None  # bool (catalogs with mandatory offers only)
+    score: np.ndarray  # float64
+
+
+def fits(matched: pl.DataFrame) -> bool:
+    """Whether a call over ``matched`` can rank densely: a few rows, one per offer."""
+    if not 0 < matched.height <= MAX_WIDTH:
+        return False
+    return not matched.get_column(c.OFFER_ID).is_duplicated().any()
+
+
+def columns(rank: RankNode) -> list[pl.Expr]:
+    """What the dense ranking reads from the scored candidate frame."""
+    out = [
+        pl.col(c.REQ),
+        pl.col(c.TROW),
+        pl.col(c.DROP).cast(pl.Int32).fill_null(DROP_ALIVE),
+        eligible(rank.eliminates).alias("_eligible"),
+        base_key(rank.has_mandatory).alias(KEY),
+        pl.col(c.SCORE),
+    ]
+    if rank.config.method == "diversity":
+        out.append(pl.col(CATEGORY_INDEX))
+    if rank.has_mandatory:
+        out.append(pl.col(c.MANDATORY).fill_null(False))
+    return out
+
+
+def matrix(scored: pl.DataFrame, k: int, req0: int, trows: np.ndarray, rank: RankNode) -> Matrix:
+    """Arrange the collected rows as K x M arrays, whatever order the plan produced."""
+    m = trows.shape[0]
+    if scored.height != k * m:
+        raise AssertionError(f"dense call: {scored.height} rows for {k} x {m} cells")
+    position = np.full(int(trows.max()) + 1, -1, dtype=np.int64)
+    position[trows] = np.arange(m)
+    req = scored.get_column(c.REQ).to_numpy().astype(np.int64) - req0
+    cell = req * m + position[scored.get_column(c.TROW).to_numpy()]
+    order = np.empty(k * m, dtype=np.int64)
+    order[cell] = np.arange(k * m)
+
+    def grid(name: str) -> np.ndarray:
+        return scored.get_column(name).to_numpy()[order].reshape(k, m)
+
+    return Matrix(
+        drop=grid(c.DROP),
+        eligible=grid("_eligible"),
+        key=grid(KEY),
+        category=grid(CATEGORY_INDEX) if CATEGORY_INDEX in scored.columns else None,
+        mandatory=grid(c.MANDATORY) if c.MANDATORY in scored.columns else None,
+        score=grid(c.SCORE),
+    )
+
+
+def flags(mx: Matrix, limit: np.ndarray, rank: RankNode) -> tuple[np.ndarray, np.ndarray]:
+    """(rank, selected) per cell; ``limit``: each request's slot limit (K,)."""
+    if rank.config.maxCandidates is not None:
+        limit = np.minimum(limit, rank.config.maxCandidates)
+    # each row in sort order: eligible cells by key, then the others
+    order = np.argsort(np.where(mx.eligible, mx.key, mx.key + (1 << 60)), axis=1)
+
+    def sorted_(a: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(a, order, axis=1)
+
+    ok = sorted_(mx.eligible)
+    mand = None if mx.mandatory is None else sorted_(mx.mandatory)
+    if rank.config.method == "diversity" and mx.category is not None:
+        part = sorted_(mx.category)
+        if mand is not None:
+            part = part * 2 + mand
+        within = _earlier_peers(part, ok) < rank.config.maxPerCategory
+        ok = ok & (within | mand if mand is not None else within)
+    if mand is not None:
+        within = _earlier_peers(mand.astype(np.int64), ok) < rank.mandatory_cap
+        ok = ok & (~mand | within)
+    position = np.cumsum(ok, axis=1, dtype=np.int32)  # 1 + earlier cells within the caps
+    ranks = np.empty_like(position)
+    selected = np.empty_like(ok)
+    np.put_along_axis(ranks, order, position, axis=1)
+    np.put_along_axis(selected, order, ok & (position <= limit[:, None]), axis=1)
+    return ranks, selected
+
+
+def _earlier_peers(part: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """For each cell of rows in sort order: how many earlier ``ok`` cells of its row share
+    its ``part`` (a small non-negative integer)."""
+    k, m = part.shape
+    parts = int(part.max()) + 1 if part.size else 1
+    out = np.empty((k, m), dtype=np.int64)
+    block = max(1, BLOCK_CELLS // (m * min(parts, m)))
+    for s in range(0, k, block):
+        p, o = part[s : s + block], ok[s : s + block]
+        if parts <= m:  # running count per part value
+            hits = (p[:, :, None] == np.arange(parts)) & o[:, :, None]
+            before = np.cumsum(hits, axis=1) - hits
+            out[s : s + block] = np.take_along_axis(before, p[:, :, None], axis=2)[:, :, 0]
+        else:  # pairwise: earlier cells (strictly lower triangle) of the same part
+            earlier = np.tri(m, k=-1, dtype=bool)
+            same = (p[:, :, None] == p[:, None, :]) & o[:, None, :] & earlier
+            out[s : s + block] = same.sum(axis=2)
+    return out
+
+
+def counts(mx: Matrix, selected: np.ndarray, last_qualify: int, req: np.ndarray) -> dict[str, Any]:
+    """Funnel counts per request (one cell per offer: counts are row sums)."""
+    drop = mx.drop
+    alive = drop == DROP_ALIVE
+    conditions = {
+        "candidateCount": alive | (drop >= 0),
+        "afterQualification": alive | (drop > last_qualify),
+        "afterContactPolicy": alive,
+        "finalCount": selected,
+    }
+    out: dict[str, Any] = {c.REQ: req}
+    for name, cond in conditions.items():
+        out[name] = cond.sum(axis=1).astype(np.uint32)
+    return out
+
+
+def picked(
+    requests: pl.DataFrame,
+    matched: pl.DataFrame,
+    mx: Matrix,
+    ranks: np.ndarray,
+    selected: np.ndarray,
+    wanted: set[str],
+) -> pl.DataFrame:
+    """The selected cells, ordered by request and rank: the ``wanted`` request and matched
+    columns, score and rank."""
+    row, col = np.nonzero(selected)
+    rank = ranks[row, col]
+    order = np.lexsort((rank, row))
+    row, col, rank = row[order], col[order], rank[order]
+    left = requests.select([n for n in requests.columns if n in wanted])[row]
+    right = matched.select(
+        [n for n in matched.columns if n in wanted and n not in left.columns]
+    )[col]
+    extra = pl.DataFrame(
+        [pl.Series(c.SCORE, mx.score[row, col]), pl.Series(c.RANK, rank, dtype=pl.Int32)]
+    )
+    return pl.concat([left, right.drop(c.SCORE, c.RANK, strict=False), extra], how="horizontal")
+
