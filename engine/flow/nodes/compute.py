@@ -19,6 +19,7 @@ import polars as pl
 from engine.flow import columns as c
 from engine.flow.configs import ComputeConfig
 from engine.flow.nodes.base import Call, CompileContext, Node
+from engine.flow.nodes.json_text import JsonLayout
 
 PERSONALIZATION = "_personalization"
 PREFIX = "personalization."
@@ -63,12 +64,20 @@ class ComputeNode(Node):
             )
         }
 
+        fields = {cat: [name for name, _ in fs] for cat, fs in self.by_category.items()}
+        self.layout = JsonLayout(fields, self.static, PREFIX)
+        self.segmented = False  # the static table holds the JSON segments (``precompute``)
+
     def precompute(self, table: pl.DataFrame) -> pl.DataFrame:
-        """Add the offer-only fields to the static candidate table (``personalization.*``)."""
-        if not self.static:
-            return table
-        exprs = self._chains(table.schema, None, self.static)
-        return table.with_columns(exprs)
+        """Add the offer-only fields (``personalization.*``) and the JSON segments of the
+        personalization object to the static candidate table."""
+        if self.static:
+            table = table.with_columns(self._chains(table.schema, None, self.static))
+        segments = self.layout.segments(table.schema) if self.by_category else None
+        if segments is not None:
+            table = table.with_columns(segments)
+            self.segmented = True
+        return table
 
     @staticmethod
     def _expr(formula: Any, schema: Mapping[str, pl.DataType], as_of: Any) -> pl.Expr:
@@ -112,8 +121,15 @@ class ComputeNode(Node):
             return {}
         return self.cached(("dtypes", call.schema_key), probe)
 
-    def _json(self) -> pl.Expr:
-        return self.cached("json", self._build_json)
+    def _json(self, call: Call) -> pl.Expr:
+        def build() -> pl.Expr:
+            if self.segmented:
+                text = self.layout.expr(self.dtypes(call))
+                if text is not None:
+                    return text.alias(PERSONALIZATION)
+            return self._build_json()
+
+        return self.cached(("json", call.schema_key), build)
 
     def _build_json(self) -> pl.Expr:
         cat = pl.col(c.CATEGORY_ID)
@@ -137,11 +153,11 @@ class ComputeNode(Node):
         if not self.by_category:
             return set()
         names = {c.CATEGORY_ID}
-        for e in (*self._call_exprs(call), self._json()):
+        for e in (*self._call_exprs(call), self._json(call)):
             names.update(e.meta.root_names())
         return names
 
     def apply(self, lf: pl.LazyFrame, call: Call) -> pl.LazyFrame:
         if not self.by_category:
             return lf.with_columns(pl.lit("{}").alias(PERSONALIZATION))
-        return lf.with_columns(self._call_exprs(call)).with_columns(self._json())
+        return lf.with_columns(self._call_exprs(call)).with_columns(self._json(call))
