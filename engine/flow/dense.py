@@ -28,6 +28,7 @@ from engine.flow.nodes.rank import CATEGORY_INDEX, KEY, RankNode, base_key, elig
 
 MAX_WIDTH = 32  # matched rows per request up to which the pairwise comparison pays
 BLOCK_CELLS = 1 << 22  # K x M x M booleans per numpy block (bounded memory)
+MAX_PARTS = 16  # categories (x 2 with mandatory offers) counted one by one
 DROP_ALIVE = np.iinfo(np.int32).max  # a null _drop (still alive) as an integer
 
 
@@ -126,18 +127,20 @@ def _earlier_peers(part: np.ndarray, ok: np.ndarray) -> np.ndarray:
     its ``part`` (a small non-negative integer)."""
     k, m = part.shape
     parts = int(part.max()) + 1 if part.size else 1
-    out = np.empty((k, m), dtype=np.int64)
-    block = max(1, BLOCK_CELLS // (m * min(parts, m)))
+    out = np.zeros((k, m), dtype=np.int32)
+    if parts <= MAX_PARTS:  # a running count per part value, over contiguous K x M arrays
+        for value in range(parts):
+            mine = part == value
+            hits = mine & ok
+            before = np.cumsum(hits, axis=1, dtype=np.int32) - hits
+            np.copyto(out, before, where=mine)
+        return out
+    earlier = np.tri(m, k=-1, dtype=bool)  # pairwise: earlier cells of the same part
+    block = max(1, BLOCK_CELLS // (m * m))
     for s in range(0, k, block):
         p, o = part[s : s + block], ok[s : s + block]
-        if parts <= m:  # running count per part value
-            hits = (p[:, :, None] == np.arange(parts)) & o[:, :, None]
-            before = np.cumsum(hits, axis=1) - hits
-            out[s : s + block] = np.take_along_axis(before, p[:, :, None], axis=2)[:, :, 0]
-        else:  # pairwise: earlier cells (strictly lower triangle) of the same part
-            earlier = np.tri(m, k=-1, dtype=bool)
-            same = (p[:, :, None] == p[:, None, :]) & o[:, None, :] & earlier
-            out[s : s + block] = same.sum(axis=2)
+        same = (p[:, :, None] == p[:, None, :]) & o[:, None, :] & earlier
+        out[s : s + block] = same.sum(axis=2)
     return out
 
 
