@@ -10,7 +10,8 @@ Arrow kernel ``score_chunk``; the rows go to ``<out>/<run_id>/part-NNNNN.parquet
 (columns ``customer_id, rank, offer_id, creative_id, channel_id, placement_id, score,
 personalization, experiment_variant, run_id``), each written atomically and recorded in a
 manifest, so a rerun of the same run id resumes after the last finished chunk. The next
-chunk is read while the current one is decided. ``summary.json`` sums the funnel per stage
+chunk is read while the current ones are decided, on one worker thread per core; chunks
+are written and recorded in order. ``summary.json`` sums the funnel per stage
 and the offers chosen per category, with the duration and the rates.
 
 A run is read-only with respect to the interaction log unless ``log_decisions`` is set:
@@ -21,8 +22,10 @@ per chunk, never twice for the same chunk even when the run is interrupted and r
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,6 +63,7 @@ from engine.store.batch_reads import (
 )
 from pipelines._batch_kernel import (
     OUTPUT_SCHEMA,
+    ChunkResult,
     batch_flow,
     decide_chunk,
     default_flow_key,
@@ -91,6 +95,7 @@ __all__ = [
 
 DEFAULT_CHUNK_SIZE = 100_000  # PERF-NOTES: 100k-customer chunks keep peak memory low
 DEFAULT_OUT = Path("out/batch")  # git-ignored
+MAX_WORKERS = 4  # chunks in flight at once (each holds its chunk's frames)
 HISTORY_WINDOW = timedelta(days=90)  # what the serving layer keeps; caps unbounded lookbacks
 
 
@@ -239,6 +244,7 @@ def run(
     request: DecisionRequest | None = None,
     experiment: str | ExperimentSpec | dict[str, Any] | None = None,
     content: bool = False,
+    workers: int | None = None,
 ) -> RunSummary:
     """Score a customer set in chunks; write ``<out>/<run_id>/part-*.parquet``, the
     manifest and ``summary.json``; return the summary.
@@ -251,8 +257,14 @@ def run(
     run resumes after its last finished chunk (same parameters required). ``request``: the
     template request (channel, placement, limit of offers ...) every customer gets.
     ``experiment``: an experiment key (or document) whose arm fills ``experiment_variant``.
-    ``content``: also render and write each decision's creative ``content``.
+    ``content``: also render and write each decision's creative ``content``. ``workers``:
+    chunks decided at once (default: one per core, at most ``MAX_WORKERS``; each holds one
+    chunk in memory).
     """
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 8:
+        raise ValidationError("workers must be an integer from 1 to 8", field="workers")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValidationError("chunk_size must be a positive integer", field="chunkSize")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
@@ -295,37 +307,53 @@ def run(
     evidence = _evidence(store, tenant_id, catalog, flow, as_of) if remaining else None
     customers_now = pairs_now = 0
     first = True
+
+    def record(page: _Page, result: ChunkResult, started_at: float) -> None:
+        """Write one decided chunk and record it (in chunk order, on this thread)."""
+        nonlocal first, customers_now, pairs_now
+        index = len(manifest.chunks)
+        name = part_name(index)
+        write_parquet_atomic(directory / name, result.frame)
+        logged = 0
+        if log_decisions:
+            logged = log_chunk(store, tenant_id, catalog, result, run_id, index, as_of,
+                               spec, check=first)
+        ids = page.customers.column("customer_id")
+        manifest.add(ChunkRecord(
+            index=index, file=name, customers=page.customers.num_rows,
+            rows=result.frame.height, first_customer=ids[0].as_py(),
+            last_customer=ids[-1].as_py(), funnel=result.funnel,
+            categories=result.categories, offers=result.offers,
+            seconds=page.read_s + time.perf_counter() - started_at, logged=logged,
+        ))
+        first = False
+        customers_now += page.customers.num_rows
+        pairs_now += result.candidate_pairs
+        bar.advance(task, page.customers.num_rows)
+
+    def decide(page: _Page) -> ChunkResult:
+        return decide_chunk(
+            page.customers, page.history, catalog=catalog, flow=flow, request=request,
+            as_of=as_of, evidence=evidence, experiment=spec, run_id=run_id, content=content,
+        )
+
     with _progress(progress) as bar:
         task = bar.add_task(f"scoring {run_id}", total=total, completed=manifest.customers)
         pages = _pages(store, tenant_id, source, after=manifest.last_customer,
                        remaining=remaining, chunk_size=chunk_size, since=since, as_of=as_of,
                        reads_history=since is not None) if remaining else iter(())
-        for page in pages:
-            t0 = time.perf_counter()
-            index = len(manifest.chunks)
-            result = decide_chunk(
-                page.customers, page.history, catalog=catalog, flow=flow, request=request,
-                as_of=as_of, evidence=evidence, experiment=spec, run_id=run_id,
-                content=content,
-            )
-            name = part_name(index)
-            write_parquet_atomic(directory / name, result.frame)
-            logged = 0
-            if log_decisions:
-                logged = log_chunk(store, tenant_id, catalog, result, run_id, index, as_of,
-                                    spec, check=first)
-            ids = page.customers.column("customer_id")
-            manifest.add(ChunkRecord(
-                index=index, file=name, customers=page.customers.num_rows,
-                rows=result.frame.height, first_customer=ids[0].as_py(),
-                last_customer=ids[-1].as_py(), funnel=result.funnel,
-                categories=result.categories, offers=result.offers,
-                seconds=page.read_s + time.perf_counter() - t0, logged=logged,
-            ))
-            first = False
-            customers_now += page.customers.num_rows
-            pairs_now += result.candidate_pairs
-            bar.advance(task, page.customers.num_rows)
+        # chunks are decided on worker threads (Polars and numpy release the GIL), written
+        # and recorded here in chunk order, so a resumed run never sees a gap
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nextbest-decide") as pool:
+            pending: deque[tuple[_Page, float, Future[ChunkResult]]] = deque()
+            for page in pages:
+                pending.append((page, time.perf_counter(), pool.submit(decide, page)))
+                if len(pending) >= workers:
+                    done, started_at, future = pending.popleft()
+                    record(done, future.result(), started_at)
+            while pending:
+                done, started_at, future = pending.popleft()
+                record(done, future.result(), started_at)
     manifest.complete = True
     manifest.save()
     summary = build_summary(
@@ -386,6 +414,7 @@ def score_command(
     offers: int = 5,
     experiment: str | None = None,
     content: bool = False,
+    workers: int | None = None,
     progress: bool = True,
     console: Console | None = None,
 ) -> RunSummary:
@@ -399,7 +428,7 @@ def score_command(
         limit=limit, out=out, run_id=run_id, chunk_size=chunk_size,
         log_decisions=log_decisions, progress=progress, experiment=experiment,
         request=DecisionRequest(channel=channel, placement=placement, limit=offers),
-        content=content,
+        content=content, workers=workers,
     )
     (console or Console()).print(summary_table(summary))
     return summary

@@ -213,6 +213,12 @@ def score(
         bool,
         typer.Option("--content", help="Also render and write each decision's creative content."),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=8, help="Chunks decided at once (default: one per core, at most 4)."
+        ),
+    ] = None,
 ) -> None:
     """Score customers with a decision flow in chunks (resumable), Parquet out."""
     from pipelines.batch_score import score_command
@@ -237,6 +243,7 @@ def score(
             offers=offers,
             experiment=experiment,
             content=content,
+            workers=workers,
             console=out,
         )
     finally:

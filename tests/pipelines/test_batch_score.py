@@ -56,8 +56,8 @@ def test_results_do_not_depend_on_chunk_size(store: Store, tmp_path: Path) -> No
     whole, _ = score(store, tmp_path, run_id="whole", chunk_size=10_000)
     assert whole.schema == pl.Schema(pl.from_arrow(OUTPUT_SCHEMA.empty_table()).schema)
     assert whole.get_column("customer_id").n_unique() > CUSTOMERS * 0.8
-    for size in (64, 7):
-        parts, doc = score(store, tmp_path, run_id=f"c{size}", chunk_size=size)
+    for size, workers in ((64, 1), (7, 3)):
+        parts, doc = score(store, tmp_path, run_id=f"c{size}", chunk_size=size, workers=workers)
         assert doc["chunks"] == -(-CUSTOMERS // size)
         assert_frame_equal(parts.drop("run_id"), whole.drop("run_id"))
     assert whole.select(pl.struct(KEY).is_duplicated().any()).item() is False
@@ -160,6 +160,8 @@ def test_bad_sources_name_the_problem(store: Store, tmp_path: Path) -> None:
         score(store, tmp_path, run_id="../escape")
     with pytest.raises(ValidationError, match="chunk_size"):
         score(store, tmp_path, run_id="x5", chunk_size=0)
+    with pytest.raises(ValidationError, match="workers"):
+        score(store, tmp_path, run_id="x6", workers=0)
 
 
 def test_limit_takes_the_first_customers(store: Store, tmp_path: Path) -> None:
