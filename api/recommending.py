@@ -414,10 +414,9 @@ class Recommender:
     ) -> None:
         lookups = self.runtime.lookups(state.tenant_id)
         by_request: dict[int, list[tuple[Any, ...]]] = {}
-        for row in result.decisions.select(DECISION_COLUMNS).iter_rows():
+        for row in _rows(result.decisions, DECISION_COLUMNS):
             by_request.setdefault(row[0], []).append(row)
-        funnels = {row[0]: row[1:]
-                    for row in result.funnel.select("request_index", *FUNNEL).iter_rows()}
+        funnels = {row[0]: row[1:] for row in _rows(result.funnel, ("request_index", *FUNNEL))}
         traces = {t["request_index"]: t for t in result.trace_records()}
         for index, pending in enumerate(pendings):
             job: RecommendJob = pending.item
@@ -435,6 +434,11 @@ class Recommender:
                 pending.settled = True
             except Exception as exc:
                 settle(pending, exc=_public(exc))
+
+
+def _rows(frame: pl.DataFrame, columns: Sequence[str]) -> list[Row]:
+    """``frame``'s rows over ``columns``, read column by column (no query per call)."""
+    return list(zip(*(frame.get_column(c).to_list() for c in columns), strict=True))
 
 
 FUNNEL = ("candidateCount", "afterQualification", "afterContactPolicy", "finalCount")

@@ -93,6 +93,9 @@ class Runtime:
         for tenant_id in store.tenants.list_ids():
             self.tenants[tenant_id] = self._load(tenant_id)
         log.info("loaded %d tenants in %.2fs", len(self.tenants), time.perf_counter() - started)
+        # pyarrow imports pandas on its first array built from Python values (about a second
+        # of CPU): pay that here, not in the first group commit
+        serving.log_batch([])
         self.writer.start()
 
     def close(self) -> None:
