@@ -109,5 +109,6 @@ names the 1-based ``column``, e.g. ``expected ')' to close '(' at column 7``.
 
 from engine.formula._errors import FormulaError
 from engine.formula._formula import Formula, compile, compile_formula
+from engine.formula._types import finite
 
-__all__ = ["Formula", "FormulaError", "compile", "compile_formula"]
+__all__ = ["Formula", "FormulaError", "compile", "compile_formula", "finite"]

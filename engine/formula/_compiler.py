@@ -62,7 +62,12 @@ class Scope:
 
 
 def compile_tree(tree: Node, scope: Scope) -> pl.Expr:
-    return checked(_Compiler(scope, _constant_nodes(tree, scope)).compile(tree, fold=True)).expr
+    return checked(compile_typed(tree, scope)).expr
+
+
+def compile_typed(tree: Node, scope: Scope) -> Typed:
+    """The compiled tree before its final finiteness check (see ``Typed.unchecked``)."""
+    return _Compiler(scope, _constant_nodes(tree, scope)).compile(tree, fold=True)
 
 
 def _constant_nodes(tree: Node, scope: Scope) -> frozenset[int]:
@@ -223,4 +228,4 @@ def _compare(op: str, left: Typed, right: Typed) -> Typed:
     return from_bool(result)
 
 
-__all__ = ["Columns", "Scope", "compile_tree"]
+__all__ = ["Columns", "Scope", "compile_tree", "compile_typed"]

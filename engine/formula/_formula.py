@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime, time
 import polars as pl
 
 from engine.formula._ast import Call, Node, variables, walk
-from engine.formula._compiler import Scope, compile_tree
+from engine.formula._compiler import Scope, compile_typed
 from engine.formula._errors import FormulaError
 from engine.formula._functions import needs_as_of_message
 from engine.formula._parser import parse
+from engine.formula._types import checked, finite
 
 CACHE_SIZE = 1024
 
@@ -45,14 +46,28 @@ class Formula:
         column of unknown type. Variables that are not among ``columns`` are null.
         ``as_of``: the decision time used by ``days_since`` (naive = UTC); never the clock.
         """
+        expr, unchecked = self.to_unchecked_expr(columns, as_of=as_of)
+        return finite(expr) if unchecked else expr
+
+    def to_unchecked_expr(
+        self,
+        columns: Mapping[str, pl.DataType] | Collection[str] | None = None,
+        *,
+        as_of: datetime | date | None = None,
+    ) -> tuple[pl.Expr, bool]:
+        """``to_expr`` without the final check that turns ±inf and NaN into null: returns
+        the expression and whether that check is still due. A caller that stores the value
+        in a column checks it there with ``finite(pl.col(name))``, which costs less than the
+        check inside a large expression."""
         if self.time_call is not None and as_of is None:
             raise FormulaError(needs_as_of_message(self.time_call), column=self.time_call.column)
         bound = _columns(columns)
-        expr = compile_tree(self.ast, Scope(bound, _utc(as_of)))
+        typed = compile_typed(self.ast, Scope(bound, _utc(as_of)))
+        expr = typed.expr
         if not any(bound is None or name in bound for name in self.variables):
             # reads no column: make sure it is a scalar that broadcasts to any frame height
-            expr = expr.first()
-        return expr
+            return checked(typed).expr.first(), False
+        return expr, typed.unchecked
 
     @functools.cached_property
     def expr(self) -> pl.Expr:

@@ -20,6 +20,7 @@ from engine.flow import columns as c
 from engine.flow.configs import ComputeConfig
 from engine.flow.nodes.base import Call, CompileContext, Node
 from engine.flow.nodes.json_text import JsonLayout
+from engine.formula import finite
 
 PERSONALIZATION = "_personalization"
 PREFIX = "personalization."
@@ -72,7 +73,8 @@ class ComputeNode(Node):
         """Add the offer-only fields (``personalization.*``) and the JSON segments of the
         personalization object to the static candidate table."""
         if self.static:
-            table = table.with_columns(self._chains(table.schema, None, self.static))
+            for step in self._chains(table.schema, None, self.static):
+                table = table.with_columns(step)
         segments = self.layout.segments(table.schema) if self.by_category else None
         if segments is not None:
             table = table.with_columns(segments)
@@ -80,40 +82,52 @@ class ComputeNode(Node):
         return table
 
     @staticmethod
-    def _expr(formula: Any, schema: Mapping[str, pl.DataType], as_of: Any) -> pl.Expr:
+    def _expr(formula: Any, schema: Mapping[str, pl.DataType], as_of: Any) -> tuple[pl.Expr, bool]:
+        """The formula's expression and whether its finiteness check is still due."""
         if formula is None:
-            return pl.lit(None)
+            return pl.lit(None), False
         try:
-            return formula.to_expr(schema, as_of=as_of)
+            expr, unchecked = formula.to_unchecked_expr(schema, as_of=as_of)
+            return expr, unchecked
         except Exception:  # a formula that cannot be built is null, never an error
-            return pl.lit(None)
+            return pl.lit(None), False
 
-    def _exprs(self, call: Call) -> list[pl.Expr]:
+    def _exprs(self, call: Call) -> list[list[pl.Expr]]:
         dynamic = set(self.fields) - self.static
         return self._chains(call.schema, call.as_of, dynamic)
 
     def _chains(
         self, schema: Mapping[str, pl.DataType], as_of: Any, names: set[str]
-    ) -> list[pl.Expr]:
+    ) -> list[list[pl.Expr]]:
+        """Two steps: each field's values by category, then the finiteness check of the
+        numeric fields that still need it (on the column: cheaper than in the expression)."""
         cat = pl.col(c.CATEGORY_ID)
-        values: dict[str, list[tuple[str, pl.Expr]]] = {}
+        values: dict[str, list[tuple[str, pl.Expr, bool]]] = {}
         for cat_id, fields in self.by_category.items():
             for name, formula in fields:
                 if name in names:
-                    values.setdefault(name, []).append((cat_id, self._expr(formula, schema, as_of)))
-        cols = []
+                    expr, unchecked = self._expr(formula, schema, as_of)
+                    values.setdefault(name, []).append((cat_id, expr, unchecked))
+        cols, checks = [], []
         for name, cases in values.items():
-            chain = pl.when(cat == cases[0][0]).then(cases[0][1])
-            for cat_id, expr in cases[1:]:
+            # defer the check only when every category's value is an unchecked number
+            defer = all(unchecked for _, _, unchecked in cases)
+            exprs = [e if defer or not u else finite(e) for _, e, u in cases]
+            chain = pl.when(cat == cases[0][0]).then(exprs[0])
+            for (cat_id, _, _), expr in zip(cases[1:], exprs[1:], strict=True):
                 chain = chain.when(cat == cat_id).then(expr)
             cols.append(chain.otherwise(None).alias(PREFIX + name))
-        return cols
+            if defer:
+                checks.append(finite(pl.col(PREFIX + name)).alias(PREFIX + name))
+        return [cols, checks] if checks else [cols]
 
     def dtypes(self, call: Call) -> dict[str, pl.DataType]:
         """Output types of the ``personalization.*`` columns, resolved without data."""
 
         def probe() -> dict[str, pl.DataType]:
-            frame = pl.LazyFrame(schema=dict(call.schema)).with_columns(self._exprs(call))
+            frame = pl.LazyFrame(schema=dict(call.schema))
+            for step in self._exprs(call):
+                frame = frame.with_columns(step)
             out = frame.collect_schema()
             return {PREFIX + n: out[PREFIX + n] for n in self.fields if PREFIX + n in out}
 
@@ -141,7 +155,7 @@ class ComputeNode(Node):
             return pl.lit("{}").alias(PERSONALIZATION)
         return chain.otherwise(pl.lit("{}")).alias(PERSONALIZATION)
 
-    def _call_exprs(self, call: Call) -> list[pl.Expr]:
+    def _call_exprs(self, call: Call) -> list[list[pl.Expr]]:
         timed = any(
             f is not None and f.needs_as_of for fs in self.by_category.values() for _, f in fs
         )
@@ -153,11 +167,13 @@ class ComputeNode(Node):
         if not self.by_category:
             return set()
         names = {c.CATEGORY_ID}
-        for e in (*self._call_exprs(call), self._json(call)):
+        for e in (*(e for step in self._call_exprs(call) for e in step), self._json(call)):
             names.update(e.meta.root_names())
         return names
 
     def apply(self, lf: pl.LazyFrame, call: Call) -> pl.LazyFrame:
         if not self.by_category:
             return lf.with_columns(pl.lit("{}").alias(PERSONALIZATION))
-        return lf.with_columns(self._call_exprs(call)).with_columns(self._json(call))
+        for step in self._call_exprs(call):
+            lf = lf.with_columns(step)
+        return lf.with_columns(self._json(call))

@@ -25,6 +25,7 @@ def test_public_names() -> None:
         "FormulaError",
         "compile",
         "compile_formula",
+        "finite",
     ]
     assert compile_formula is compile
 
@@ -131,3 +132,18 @@ def test_the_engine_never_executes_host_code_or_python_per_row() -> None:
                 names = [a.name for a in node.names]
                 module = getattr(node, "module", None) or ""
                 assert not {"builtins", "importlib", "pickle", "subprocess"} & {module, *names}
+
+
+def test_unchecked_expression_needs_its_check_once_stored() -> None:
+    formula = compile("reward * 1e308 * factor")
+    schema = {"reward": pl.Float64(), "factor": pl.Float64()}
+    expr, unchecked = formula.to_unchecked_expr(schema)
+    assert unchecked
+    frame = pl.DataFrame({"reward": [2.0, 1.0, None], "factor": [10.0, 0.5, 1.0]})
+    raw = frame.select(expr.alias("v"))
+    assert raw.get_column("v").to_list()[0] == float("inf")
+    checked = raw.select(engine.formula.finite(pl.col("v")))
+    want = frame.select(formula.to_expr(schema).alias("v"))
+    assert checked.get_column("v").to_list() == [None, 5e307, None]
+    assert want.get_column("v").to_list() == [None, 5e307, None]
+    assert compile("len(name)").to_unchecked_expr({"name": pl.String()})[1] is False
