@@ -418,6 +418,7 @@ class Recommender:
             by_request.setdefault(row[0], []).append(row)
         funnels = {row[0]: row[1:] for row in _rows(result.funnel, ("request_index", *FUNNEL))}
         traces = {t["request_index"]: t for t in result.trace_records()}
+        writes: list[tuple[Pending, WriteJob]] = []
         for index, pending in enumerate(pendings):
             job: RecommendJob = pending.item
             try:
@@ -427,13 +428,20 @@ class Recommender:
                 )
                 on_commit = partial(state.recommendations.put, response["recommendationId"],
                                     rec_rows)
-                self.runtime.writer.submit(WriteJob(
+                writes.append((pending, WriteJob(
                     rows, [(job.tenant_id, trace)] if trace else [], pending.loop,
                     pending.future, response, on_commit,
-                ))
-                pending.settled = True
+                )))
             except Exception as exc:
                 settle(pending, exc=_public(exc))
+        try:  # queued together, so the writer commits them together
+            self.runtime.writer.submit(*(write for _, write in writes))
+        except Exception as exc:
+            for pending, _ in writes:
+                settle(pending, exc=_public(exc))
+            return
+        for pending, _ in writes:
+            pending.settled = True
 
 
 def _rows(frame: pl.DataFrame, columns: Sequence[str]) -> list[Row]:

@@ -61,12 +61,12 @@ class GroupCommitWriter:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def submit(self, job: WriteJob) -> None:
-        """Queue a job (any thread). Its future resolves on ``job.loop`` after the commit."""
+    def submit(self, *jobs: WriteJob) -> None:
+        """Queue jobs (any thread). Each future resolves on its ``job.loop`` after the commit."""
         with self._cond:
             if self._stopping:
                 raise InternalError("the server is shutting down")
-            self._queue.append(job)
+            self._queue.extend(jobs)
             self._cond.notify()
 
     async def write(
