@@ -8,6 +8,7 @@ start with an underscore.
 
 REQ = "_req"  # request index within the call (UInt32); every window runs over it
 TROW = "_trow"  # row of the static candidate table (offer x creative)
+MATCH_GROUP = "_mgroup"  # index of the request's match key among the call's few keys
 SLOT = "_slot"  # placement slot within the request (0 in single-placement mode)
 SLOT_PLACEMENT = "_slot.placement"  # requested placement (id or slot type) of the slot
 SLOT_LIMIT = "_slot.limit"  # max decisions of the slot

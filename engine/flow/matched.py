@@ -15,6 +15,7 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from engine.flow import columns as c
@@ -56,11 +57,30 @@ class MatchedTables:
                 self._items.move_to_end(full)
                 return hit
         matched = _build(flow, table, key, as_of)
+        self._put(full, matched)
+        return matched
+
+    def union(
+        self, flow: CompiledFlow, table: pl.DataFrame, keys: tuple[MatchKey, ...], as_of: datetime
+    ) -> pl.DataFrame:
+        """The matched rows of several keys, each tagged with its key's index (``_mgroup``)."""
+        full = ("union", keys, schedule_key(flow, as_of))
         with self._lock:
-            self._items[full] = matched
+            hit = self._items.get(full)
+            if hit is not None:
+                self._items.move_to_end(full)
+                return hit
+        tables = [self.get(flow, table, key, as_of) for key in keys]
+        tag = np.repeat(np.arange(len(tables), dtype=np.uint32), [t.height for t in tables])
+        union = pl.concat(tables).with_columns(pl.Series(c.MATCH_GROUP, tag))
+        self._put(full, union)
+        return union
+
+    def _put(self, key: tuple[Any, ...], frame: pl.DataFrame) -> None:
+        with self._lock:
+            self._items[key] = frame
             while len(self._items) > CACHE_SIZE:
                 self._items.popitem(last=False)
-        return matched
 
 
 def _build(flow: CompiledFlow, table: pl.DataFrame, key: MatchKey, as_of: datetime) -> pl.DataFrame:

@@ -329,6 +329,9 @@ def build_plans(
         cand = lf.join(matched_lf, how="cross")
     elif large:
         cand = _matched_by_signature(flow, _with_slots(requests, frames), lf, table, call)
+    elif frames.match_groups is not None:  # a few keys: each request joins its key's rows
+        union = static.matched.union(flow, table_df, frames.match_groups, as_of)
+        cand = lf.join(union.lazy(), on=c.MATCH_GROUP)
     else:
         cand = _matched_direct(flow, lf, table, call, multi_slot)
     for level in ("offer", "category"):

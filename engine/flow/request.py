@@ -20,6 +20,7 @@ from engine.flow import columns as c
 
 MAX_LIMIT = 50
 MAX_PLACEMENTS = 32
+MAX_MATCH_GROUPS = 8  # distinct match keys up to which a call joins cached matched tables
 
 
 def _check_limit(value: Any, name: str) -> int:
@@ -177,6 +178,8 @@ class RequestFrames:
     max_slots: int = 1
     any_dedupe: bool = False
     match_key: MatchKey | None = None  # shared by every request of the call, else None
+    # a few distinct keys (single placement): the keys, and ``_mgroup`` on ``requests``
+    match_groups: tuple[MatchKey, ...] | None = None
 
 
 def request_frames(
@@ -235,9 +238,16 @@ def request_frames(
             orient="row",
         )
     max_slots = max((len(r.placements) or 1 for r in reqs), default=1)
-    keys = {match_key(r) for r in reqs}
-    shared = keys.pop() if len(keys) == 1 else None
-    return RequestFrames(frame, slots, debug, max_slots, dedupe, shared)
+    keys = [match_key(r) for r in reqs]
+    distinct = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    shared = keys[0] if len(distinct) == 1 else None
+    groups = None
+    if not multi and 1 < len(distinct) <= MAX_MATCH_GROUPS:
+        groups = tuple(k for k in distinct if k is not None)
+        frame = frame.with_columns(
+            pl.Series(c.MATCH_GROUP, [distinct[k] for k in keys], dtype=pl.UInt32)
+        )
+    return RequestFrames(frame, slots, debug, max_slots, dedupe, shared, groups)
 
 
 def _shared(
@@ -296,5 +306,11 @@ def slice_frames(frames: RequestFrames, start: int, length: int) -> RequestFrame
         slots = slots.filter((req >= start) & (req < start + length))
     debug = bool(requests.get_column(DEBUG).any()) if DEBUG in requests.columns else False
     return RequestFrames(
-        requests, slots, debug, frames.max_slots, frames.any_dedupe, frames.match_key
+        requests,
+        slots,
+        debug,
+        frames.max_slots,
+        frames.any_dedupe,
+        frames.match_key,
+        frames.match_groups,
     )
