@@ -171,7 +171,11 @@ def decide(
     if compiled.propensity_k is not None and evidence is None and history is not None:
         evidence = compute_evidence(catalog, history, as_of=as_of)
     k = frames.requests.height
-    per_request = frames.max_slots * max(compiled.table.height, 1)
+    rows = compiled.table.height
+    if frames.match_key is not None:  # every request gets the same matched rows
+        static = compiled.static_for(evidence)
+        rows = static.matched.get(compiled, static.table, frames.match_key, as_of).height
+    per_request = frames.max_slots * max(rows, 1)
     chunk_size = max(1, min(chunk_size, CHUNK_ROWS // per_request))
     if k <= chunk_size:
         parts = [_run(compiled, frames, customers, history, evidence, as_of, trace, engine)]

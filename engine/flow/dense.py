@@ -77,11 +77,14 @@ def matrix(scored: pl.DataFrame, k: int, req0: int, trows: np.ndarray, rank: Ran
     position[trows] = np.arange(m)
     req = scored.get_column(c.REQ).to_numpy().astype(np.int64) - req0
     cell = req * m + position[scored.get_column(c.TROW).to_numpy()]
-    order = np.empty(k * m, dtype=np.int64)
-    order[cell] = np.arange(k * m)
+    order: np.ndarray | None = None
+    if not np.array_equal(cell, np.arange(k * m)):  # the plan usually keeps request order
+        order = np.empty(k * m, dtype=np.int64)
+        order[cell] = np.arange(k * m)
 
     def grid(name: str) -> np.ndarray:
-        return scored.get_column(name).to_numpy()[order].reshape(k, m)
+        values = scored.get_column(name).to_numpy()
+        return (values if order is None else values[order]).reshape(k, m)
 
     return Matrix(
         drop=grid(c.DROP),
@@ -93,8 +96,23 @@ def matrix(scored: pl.DataFrame, k: int, req0: int, trows: np.ndarray, rank: Ran
     )
 
 
-def flags(mx: Matrix, limit: np.ndarray, rank: RankNode) -> tuple[np.ndarray, np.ndarray]:
-    """(rank, selected) per cell; ``limit``: each request's slot limit (K,)."""
+@dataclass(frozen=True)
+class Ranked:
+    """Each request's cells in rank order: ``order[k, j]`` is the matched row at sorted
+    position j, ``position`` its rank among the cells within the caps, ``selected``."""
+
+    order: np.ndarray
+    position: np.ndarray
+    selected: np.ndarray
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(request, matched row, rank) of the selected cells, by request then rank."""
+        row, at = np.nonzero(self.selected)  # row-major: ranks ascend within a request
+        return row, self.order[row, at], self.position[row, at]
+
+
+def flags(mx: Matrix, limit: np.ndarray, rank: RankNode) -> Ranked:
+    """The rank flags of every cell; ``limit``: each request's slot limit (K,)."""
     if rank.config.maxCandidates is not None:
         limit = np.minimum(limit, rank.config.maxCandidates)
     # each row in sort order: eligible cells by key, then the others
@@ -115,11 +133,7 @@ def flags(mx: Matrix, limit: np.ndarray, rank: RankNode) -> tuple[np.ndarray, np
         within = _earlier_peers(mand.astype(np.int64), ok) < rank.mandatory_cap
         ok = ok & (~mand | within)
     position = np.cumsum(ok, axis=1, dtype=np.int32)  # 1 + earlier cells within the caps
-    ranks = np.empty_like(position)
-    selected = np.empty_like(ok)
-    np.put_along_axis(ranks, order, position, axis=1)
-    np.put_along_axis(selected, order, ok & (position <= limit[:, None]), axis=1)
-    return ranks, selected
+    return Ranked(order, position, ok & (position <= limit[:, None]))
 
 
 def _earlier_peers(part: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -144,7 +158,7 @@ def _earlier_peers(part: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return out
 
 
-def counts(mx: Matrix, selected: np.ndarray, last_qualify: int, req: np.ndarray) -> dict[str, Any]:
+def counts(mx: Matrix, ranked: Ranked, last_qualify: int, req: np.ndarray) -> dict[str, Any]:
     """Funnel counts per request (one cell per offer: counts are row sums)."""
     drop = mx.drop
     alive = drop == DROP_ALIVE
@@ -152,7 +166,7 @@ def counts(mx: Matrix, selected: np.ndarray, last_qualify: int, req: np.ndarray)
         "candidateCount": alive | (drop >= 0),
         "afterQualification": alive | (drop > last_qualify),
         "afterContactPolicy": alive,
-        "finalCount": selected,
+        "finalCount": ranked.selected,
     }
     out: dict[str, Any] = {c.REQ: req}
     for name, cond in conditions.items():
@@ -164,16 +178,12 @@ def picked(
     requests: pl.DataFrame,
     matched: pl.DataFrame,
     mx: Matrix,
-    ranks: np.ndarray,
-    selected: np.ndarray,
+    ranked: Ranked,
     wanted: set[str],
 ) -> pl.DataFrame:
     """The selected cells, ordered by request and rank: the ``wanted`` request and matched
     columns, score and rank."""
-    row, col = np.nonzero(selected)
-    rank = ranks[row, col]
-    order = np.lexsort((rank, row))
-    row, col, rank = row[order], col[order], rank[order]
+    row, col, rank = ranked.cells()
     left = requests.select([n for n in requests.columns if n in wanted])[row]
     right = matched.select(
         [n for n in matched.columns if n in wanted and n not in left.columns]

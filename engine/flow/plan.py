@@ -462,11 +462,9 @@ def _dense(
     trows = matched.get_column(TROW).to_numpy()
     mx = dense.matrix(scored, frames.requests.height, int(req[0]), trows, rank)
     limit = frames.requests.get_column(c.SLOT_LIMIT).to_numpy()
-    ranks, selected = dense.flags(mx, limit, rank)
-    counts = dense.counts(mx, selected, flow.last_qualify, req)
-    picked = dense.picked(
-        request_rows, matched, mx, ranks, selected, _phase3_inputs(flow, call)
-    )
+    ranked = dense.flags(mx, limit, rank)
+    counts = dense.counts(mx, ranked, flow.last_qualify, req)
+    picked = dense.picked(request_rows, matched, mx, ranked, _phase3_inputs(flow, call))
     decisions = _phase3(flow, picked.lazy(), call, False, []).collect(
         engine=engine  # type: ignore[arg-type]
     )
