@@ -123,24 +123,20 @@ def commit_batch(
                 "doc": [orjson.dumps(d).decode() for _, d in traces],
             }
         )
-        cur.register("_serving_traces", table)
-        try:
-            cur.execute(
-                "INSERT INTO decision_traces (tenant_id, id, customer_id, flow_key, "
-                "created_at, doc) SELECT * FROM _serving_traces"
-            )
-        finally:
-            cur.unregister("_serving_traces")
+        serving_traces = table  # noqa: F841 - read by name, as in _insert_log
+        cur.execute(
+            "INSERT INTO decision_traces (tenant_id, id, customer_id, flow_key, "
+            "created_at, doc) SELECT * FROM serving_traces"
+        )
 
 
 def _insert_log(cur: Any, log: pa.Table) -> None:
-    cur.register("_serving_batch", log)
-    try:
-        cur.execute(
-            f"INSERT INTO interactions ({_LOG_COLUMNS}) SELECT {_LOG_COLUMNS} FROM _serving_batch"
-        )
-    finally:
-        cur.unregister("_serving_batch")
+    # DuckDB reads the local Arrow table by its name (a replacement scan): ~1 ms less per
+    # commit than register() + unregister(), which matters once per group commit
+    serving_batch = log  # noqa: F841 - read by the SQL below
+    cur.execute(
+        f"INSERT INTO interactions ({_LOG_COLUMNS}) SELECT {_LOG_COLUMNS} FROM serving_batch"
+    )
 
 
 def idempotency_records(store: Store, tenant_id: str) -> pl.DataFrame:
