@@ -292,14 +292,15 @@ def build_plans(
     schema = {**req_schema, **(frames.slots.schema if frames.slots is not None else {})}
     schema.update(static.schema)
     multi_slot = frames.slots is not None
+    large = frames.requests.height * frames.max_slots * table_df.height > DIRECT_ROWS
     call = Call(
         as_of=as_of,
         evidence=evidence,
         schema=schema,
         schema_key=schema_key(schema),
         trace=trace or frames.debug_any,
+        large=large,
     )
-    large = frames.requests.height * frames.max_slots * table_df.height > DIRECT_ROWS
     table = table_df.lazy()
     table_late = requests_late = None
     early: set[str] = set()

@@ -37,6 +37,7 @@ class Call:
     schema: Mapping[str, pl.DataType]  # columns of the candidate frame
     schema_key: tuple[tuple[str, str], ...]  # hashable digest of the variable columns
     trace: bool
+    large: bool = False  # a batch-sized call (what is cheapest differs with the row count)
 
 
 @dataclass

@@ -136,14 +136,16 @@ class ComputeNode(Node):
         return self.cached(("dtypes", call.schema_key), probe)
 
     def _json(self, call: Call) -> pl.Expr:
+        # text around the static segments is cheaper on many rows; on a few rows, where each
+        # operator's fixed cost counts, json_encode is (both write the same text)
         def build() -> pl.Expr:
-            if self.segmented:
+            if self.segmented and call.large:
                 text = self.layout.expr(self.dtypes(call))
                 if text is not None:
                     return text.alias(PERSONALIZATION)
             return self._build_json()
 
-        return self.cached(("json", call.schema_key), build)
+        return self.cached(("json", call.schema_key, call.large), build)
 
     def _build_json(self) -> pl.Expr:
         cat = pl.col(c.CATEGORY_ID)
