@@ -16,6 +16,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.openapi import ERROR_RESPONSES
+from api.schemas import (
+    BehavioralMetricList,
+    BehavioralMetricOut,
+    ErrorEnvelope,
+    ExperimentList,
+    ExperimentOut,
+)
 from engine.catalog import documents as d
 
 CATALOG_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -245,6 +252,104 @@ ENTITIES: tuple[CatalogEntity, ...] = (
     ),
 )
 BY_TABLE = {e.table: e for e in ENTITIES}
+
+
+@dataclass(frozen=True)
+class DocumentEntity:
+    """A catalog entity whose CRUD goes through its own service (``Services.<service>``:
+    ``list``/``get``/``create``/``update``/``delete``), with checks of its own on top of the
+    store's: the same routes, documented with the entity's own names and shapes."""
+
+    service: str  # attribute of api.services.Services
+    path: str  # URL path under /api/v1
+    param: str  # the path parameter of one document: /path/{param}
+    param_doc: str
+    singular: str  # operation ids: createX, getX, updateX (PUT), patchX, deleteX
+    plural: str  # listXs
+    label: str  # "an experiment": summaries of get, patch and delete
+    list_summary: str
+    create_summary: str
+    put_summary: str
+    record: type[BaseModel]
+    page: type[BaseModel]
+    create_body: type[BaseModel]
+    create_examples: dict[str, Any]
+    update_examples: dict[str, Any]
+    conflict: str  # what a 409 on create/update means
+
+    @property
+    def write_errors(self) -> dict[int | str, dict[str, Any]]:
+        return {**ERROR_RESPONSES, 409: {"model": ErrorEnvelope, "description": self.conflict}}
+
+
+BEHAVIORAL_METRICS = DocumentEntity(
+    service="metrics",
+    path="/behavioral-metrics",
+    param="metric_id",
+    param_doc="The metric id (met_…).",
+    singular="BehavioralMetric",
+    plural="BehavioralMetrics",
+    label="a metric definition",
+    list_summary="Metric definitions, newest first, each with its stored value count",
+    create_summary="Create a metric definition (at most 20 per tenant)",
+    put_summary="Update a metric definition (the fields sent replace the stored ones)",
+    record=BehavioralMetricOut,
+    page=BehavioralMetricList,
+    create_body=d.BehavioralMetric,
+    create_examples={
+        "clicks": {"summary": "A realtime count of clicks over 7 days", "value": {
+            "name": "clicks_7d", "description": "Clicks in the last 7 days",
+            "aggregateFunction": "count", "sourceField": "click", "windowDays": 7,
+            "computeMode": "realtime",
+        }},
+        "dismissals": {"summary": "Dismissals of one offer in 30 days", "value": {
+            "name": "bogo_dismissals_30d", "aggregateFunction": "count",
+            "sourceField": "dismiss", "windowDays": 30, "computeMode": "realtime",
+            "filterConditions": {"field": "offerId", "operator": "eq",
+                                 "value": "off_bogo_5_5d"},
+        }},
+    },
+    update_examples={"pause": {"summary": "Pause a metric", "value": {"status": "paused"}}},
+    conflict="A metric of that name exists (CONFLICT)",
+)
+
+EXPERIMENTS = DocumentEntity(
+    service="experiments",
+    path="/experiments",
+    param="experiment_id",
+    param_doc="The experiment id (exp_…).",
+    singular="Experiment",
+    plural="Experiments",
+    label="an experiment",
+    list_summary="Experiments, newest first (cursor pagination)",
+    create_summary="Create an experiment (variants split 100 % of the traffic)",
+    put_summary="Update an experiment (fields sent replace the stored ones; variants wholesale)",
+    record=ExperimentOut,
+    page=ExperimentList,
+    create_body=d.Experiment,
+    create_examples={
+        "creatives": {"summary": "Two creative weightings, 50/50, 10 % holdout", "value": {
+            "key": "hero-copy-test", "name": "Hero copy test", "status": "active",
+            "holdoutPercent": 10, "conversionOutcomes": ["conversion"],
+            "variants": [
+                {"key": "control", "trafficPercent": 50, "isControl": True},
+                {"key": "bold", "trafficPercent": 50,
+                 "creativeWeights": {"cr_bogo_5_5d_web": 100, "cr_bogo_5_7d_web": 10}},
+            ],
+        }},
+        "flows": {"summary": "Priority flow vs propensity flow", "value": {
+            "key": "propensity-vs-priority", "name": "Propensity scoring", "status": "draft",
+            "variants": [
+                {"key": "control", "trafficPercent": 50, "isControl": True},
+                {"key": "propensity", "trafficPercent": 50,
+                 "decisionFlowId": "propensity-flow"},
+            ],
+        }},
+    },
+    update_examples={"start": {"summary": "Start the experiment", "value": {"status": "active"}}},
+    conflict="Another experiment is active, or the id exists (CONFLICT)",
+)
+DOCUMENT_ENTITIES = (BEHAVIORAL_METRICS, EXPERIMENTS)
 
 
 # -- decision-flow lifecycle and import/export bodies ----------------------------------------
