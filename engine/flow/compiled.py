@@ -83,6 +83,9 @@ class CompiledFlow:
     # at creative, channel or placement, so only the static preference can tell them apart)
     early_best: bool
     schedules: list[tuple[str, int | None, int | None]]  # (offer, start us, end us) if dated
+    # integer keys of the candidate frame, for joining history aggregates in large calls
+    offer_orders: dict[str, int] = field(default_factory=dict)  # offer id -> _oord
+    category_indexes: dict[str, int] = field(default_factory=dict)  # category id -> _cati
     _statics: OrderedDict[int, tuple[Any, Static]] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -216,11 +219,10 @@ def build_compiled(
     if catalog.offers.height >= MAX_OFFERS:
         raise ValidationError(f"a catalog holds at most {MAX_OFFERS - 1} offers", field="offers")
     categories = sorted({x for x in catalog.offers.get_column(c.CATEGORY_ID) if x is not None})
+    category_indexes = {k: i + 1 for i, k in enumerate(categories)}
     table = table.with_columns(
         pl.col(c.CATEGORY_ID)
-        .replace_strict(
-            {k: i + 1 for i, k in enumerate(categories)}, default=0, return_dtype=pl.Int64
-        )
+        .replace_strict(category_indexes, default=0, return_dtype=pl.Int64)
         .alias(CATEGORY_INDEX)
     )
     aggs: dict[str, list[pl.Expr]] = {"customer": [], "offer": [], "category": []}
@@ -275,6 +277,14 @@ def build_compiled(
         early_best=rank.multi_creative and _creative_independent(catalog, narrow),
         schedules=_schedules(table),
         category=category_expr(offer_categories) if _reads_category(aggs) else None,
+        offer_orders=dict(
+            zip(
+                offers.get_column(c.OFFER_ID).to_list(),
+                offers.get_column(c.OFFER_ORDER).to_list(),
+                strict=True,
+            )
+        ),
+        category_indexes=category_indexes,
     )
 
 

@@ -41,10 +41,10 @@ import polars as pl
 from engine.flow import columns as c
 from engine.flow import dense
 from engine.flow.compiled import CompiledFlow
-from engine.flow.history import LEVEL_KEYS, prepare_history
+from engine.flow.history import CAT, LEVEL_KEYS, prepare_history
 from engine.flow.nodes.base import Call
 from engine.flow.nodes.compute import PERSONALIZATION, ComputeNode
-from engine.flow.nodes.rank import MAX_OFFERS, best_creative
+from engine.flow.nodes.rank import CATEGORY_INDEX, MAX_OFFERS, best_creative
 from engine.flow.nodes.response import CONTENT, ResponseNode
 from engine.flow.request import RequestFrames
 from engine.flow.trace import trace_plan
@@ -116,12 +116,28 @@ def _aligned(requests: pl.DataFrame, customers: pl.DataFrame) -> bool:
 
 
 def _join_level(
-    lf: pl.LazyFrame, history: pl.LazyFrame, flow: CompiledFlow, level: str
+    lf: pl.LazyFrame,
+    history: pl.LazyFrame,
+    flow: CompiledFlow,
+    level: str,
+    requests: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """Aggregate the history once per level and join it."""
+    """Aggregate the history once per level and join it. With ``requests`` (large calls),
+    offer and category aggregates join on integer keys (request index, offer order or
+    category index) rather than on two strings: the join runs over every candidate row."""
     hkeys, ckeys = LEVEL_KEYS[level]
-    table = history.group_by(hkeys).agg(flow.aggs[level])
-    return lf.join(table, left_on=ckeys, right_on=hkeys, how="left")
+    if requests is None or level == "customer":
+        table = history.group_by(hkeys).agg(flow.aggs[level])
+        return lf.join(table, left_on=ckeys, right_on=hkeys, how="left")
+    if level == "offer":
+        column, mapping, key = "offer_id", flow.offer_orders, c.OFFER_ORDER
+    else:
+        column, mapping, key = CAT, flow.category_indexes, CATEGORY_INDEX
+    keyed = history.join(requests.select(c.CUSTOMER_ID, c.REQ), on=c.CUSTOMER_ID).with_columns(
+        pl.col(column).replace_strict(mapping, default=None, return_dtype=pl.Int64).alias(key)
+    )
+    table = keyed.group_by(c.REQ, key).agg(flow.aggs[level])
+    return lf.join(table, on=[c.REQ, key], how="left")
 
 
 def _requests(
@@ -217,6 +233,7 @@ KEYS = {
     c.CREATIVE_ID,
     c.CREATIVE_PREF,
     c.CATEGORY_ID,
+    CATEGORY_INDEX,
     c.MANDATORY,
     c.DROP,
     c.DROP_BY,
@@ -337,7 +354,7 @@ def build_plans(
         cand = _matched_direct(flow, lf, table, call, multi_slot)
     for level in ("offer", "category"):
         if hist is not None and level in flow.aggs:
-            cand = _join_level(cand, hist, flow, level)
+            cand = _join_level(cand, hist, flow, level, requests if large else None)
     if not flow.early_best:
         superseded = flow.match.superseded(multi_slot)
         if superseded is not None:

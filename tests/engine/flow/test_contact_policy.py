@@ -267,3 +267,42 @@ def test_per_offer_cooldown_and_cap():
     policies = [policy("ob", "outcome_based", {"outcomeType": "conversion", "perOffer": True})]
     events = [interaction("u1", "o1", "conversion", hours_ago=3)]
     assert offer_ids(_run(policies, events)) == ["o2", "o3", "o4"]
+
+
+def test_batch_sized_calls_count_offer_and_category_history_per_customer(monkeypatch):
+    """Large calls join offer and category aggregates on integer keys (request index, offer
+    order, category index): each customer still gets exactly the answer it gets alone."""
+    import polars as pl
+
+    import engine.flow.plan as plan
+    from engine.decide import DecisionRequest, decide
+    from tests.factories import customers, history
+
+    policies = [
+        policy("cs", "category_suppression", {"lookbackHours": 48}),
+        policy("cool", "cooldown", {"cooldownHours": 24, "perOffer": True}),
+    ]
+    catalog = simple_catalog(policies=policies)
+    events = [
+        interaction("u1", "o1", hours_ago=30),  # cat_a suppressed
+        interaction("u2", "o3", hours_ago=2),  # cat_b suppressed, o3 cooling down
+        interaction("u3", "o2", hours_ago=60),  # too old for both
+        interaction("u3", "o4", hours_ago=3, category_id="cat_b"),  # logged category
+    ]
+    people = customers(*({"customer_id": f"u{i}"} for i in range(1, 5)))
+    alone = {
+        cid: offer_ids(decide_one(catalog, FLOW, customer={}, events=events, customer_id=cid))
+        for cid in ("u1", "u2", "u3", "u4")
+    }
+    monkeypatch.setattr(plan, "DIRECT_ROWS", 0)
+    together = decide(
+        catalog, people, history(*events), DecisionRequest(limit=50), as_of=AS_OF, flow=FLOW
+    )
+    rows = together.decisions
+    got = {
+        cid: rows.filter(pl.col("customer_id") == cid).get_column("offer_id").to_list()
+        for cid in alone
+    }
+    assert got == alone
+    assert alone["u1"] == ["o3", "o4"] and alone["u2"] == ["o1", "o2"]
+    assert alone["u3"] == ["o1", "o2"] and alone["u4"] == ALL
