@@ -177,50 +177,29 @@ def compile_policy(pid: str, doc: Mapping[str, Any], ctx: CompileContext) -> Pol
     if level == "offer":
         label += " (per offer)"
 
-    if rtype == "frequency_cap":
-        fires, reason, aggs = _capped(
-            pid,
+    caps = {  # rule type -> (level, counted rows, reason text for window label and limit)
+        "frequency_cap": (
             level,
-            cap_windows(cfg),
             hscope,
             lambda lab, m: f"frequency_cap exceeded: {m}/{lab} at scope={label}",
-        )
-        return Policy(
-            **base,
-            reason=reason,
-            fires_static=fires,
-            aggs=aggs,
-            lookback=_longest(cap_windows(cfg)),
-        )
-    if rtype == "cross_channel_cap":
-        fires, reason, aggs = _capped(
-            pid,
+        ),
+        "cross_channel_cap": (
             "offer",
-            cap_windows(cfg),
             None,
             lambda lab, m: f"cross_channel_cap exceeded: {m}/{lab} for the offer at scope={label}",
-        )
-        return Policy(
-            **base,
-            reason=reason,
-            fires_static=fires,
-            aggs=aggs,
-            lookback=_longest(cap_windows(cfg)),
-        )
-    if rtype == "customer_total_cap":
-        fires, reason, aggs = _capped(
-            pid,
+        ),
+        "customer_total_cap": (
             "customer",
-            cap_windows(cfg),
             None,
             lambda lab, m: f"customer_total_cap exceeded: {m}/{lab}",
-        )
+        ),
+    }
+    if rtype in caps:
+        cap_level, counted, text = caps[rtype]
+        windows = cap_windows(cfg)
+        fires, reason, aggs = _capped(pid, cap_level, windows, counted, text)
         return Policy(
-            **base,
-            reason=reason,
-            fires_static=fires,
-            aggs=aggs,
-            lookback=_longest(cap_windows(cfg)),
+            **base, reason=reason, fires_static=fires, aggs=aggs, lookback=_longest(windows)
         )
     if rtype == "cooldown":
         hours = _num(cfg.get("cooldownHours"))
