@@ -86,20 +86,29 @@ class JsonLayout:
         return out
 
     def expr(self, dtypes: Mapping[str, pl.DataType]) -> pl.Expr | None:
-        """The object's text; None if a value has a type this module does not write."""
+        """The object's text; None if a value has a type this module does not write.
+
+        A field's column is null outside its own category, so the slot's columns of one type
+        are coalesced and written once (one conversion per type, not per category)."""
         cat = pl.col(c.CATEGORY_ID)
         parts = [pl.col(f"{SEGMENT}0")]
         for j in range(self.width):
-            chain = None
+            by_type: dict[pl.DataType | None, tuple[list[str], list[str]]] = {}
             for cat_id, slots in self.slots.items():
-                if j >= len(slots):
-                    continue
-                column = self.prefix + slots[j]
-                value = json_value(pl.col(column), dtypes.get(column))
+                if j < len(slots):
+                    column = self.prefix + slots[j]
+                    cats, columns = by_type.setdefault(dtypes.get(column), ([], []))
+                    cats.append(cat_id)
+                    if column not in columns:
+                        columns.append(column)
+            chain = None
+            for dtype, (cats, columns) in by_type.items():
+                raw = pl.col(columns[0]) if len(columns) == 1 else pl.coalesce(columns)
+                value = json_value(raw, dtype)
                 if value is None:
                     return None
-                chain = (pl.when(cat == cat_id) if chain is None else chain.when(cat == cat_id))
-                chain = chain.then(value)
+                cond = cat == cats[0] if len(cats) == 1 else cat.is_in(cats)
+                chain = (pl.when(cond) if chain is None else chain.when(cond)).then(value)
             parts += [pl.lit("") if chain is None else chain.otherwise(pl.lit("")),
                       pl.col(f"{SEGMENT}{j + 1}")]
         return parts[0] if len(parts) == 1 else pl.concat_str(parts)

@@ -29,21 +29,23 @@ def test_values_are_written_like_json_encode(numbers, texts):
 
 def test_layout_puts_customer_values_between_offer_segments():
     layout = JsonLayout(
-        {"a": ["stars", "line"], "b": ["hello"], "c": []},
+        {"a": ["stars", "line"], "b": ["hello"], "c": [], "d": ["points"]},
         static={"line"},
         prefix="p.",
     )
     table = pl.DataFrame(
         {
-            "offer.categoryId": ["a", "b", "c", None],
-            "p.line": ['Ends "soon"', None, None, None],
+            "offer.categoryId": ["a", "b", "c", None, "d", "d", "a"],
+            "p.line": ['Ends "soon"', None, None, None, None, None, "x"],
         }
     )
     segments = layout.segments(table.schema)
     assert segments is not None
+    # each field is null outside its own category (numbers of a and d share one conversion)
     frame = table.with_columns(segments).with_columns(
-        pl.Series("p.stars", [20.0, None, None, None]),
-        pl.Series("p.hello", [None, "Hi\nAna", None, None]),
+        pl.Series("p.stars", [20.0, None, None, None, None, None, None]),
+        pl.Series("p.hello", [None, "Hi\nAna", None, None, None, None, None]),
+        pl.Series("p.points", [None, None, None, None, 7.5, None, None]),
     )
     text = layout.expr(frame.schema)
     assert text is not None
@@ -52,6 +54,9 @@ def test_layout_puts_customer_values_between_offer_segments():
         '{"hello":"Hi\\nAna"}',
         "{}",
         "{}",
+        '{"points":7.5}',
+        '{"points":null}',
+        '{"stars":null,"line":"x"}',
     ]
 
 
