@@ -196,15 +196,19 @@ def decide_chunk(
     ]
     out = decisions.select(columns)
     totals = funnel.select(pl.col(list(FUNNEL_COLUMNS)).cast(pl.Int64).sum())
-    by_category = decisions.group_by("category_name").len()
-    by_offer = decisions.group_by("offer_id").len()
+    offers = {str(k): int(n) for k, n in decisions.group_by("offer_id").len().iter_rows()}
+    category_of = dict(catalog.offers.select("offer.id", "offer.category").iter_rows())
+    categories: dict[str, int] = {}
+    for offer_id, n in offers.items():  # an offer's rows all carry its category
+        name = str(category_of.get(offer_id))
+        categories[name] = categories.get(name, 0) + n
     return ChunkResult(
         frame=out,
         content=content,
         customers=funnel.height,
         funnel={k: int(v or 0) for k, v in totals.row(0, named=True).items()},
-        categories={str(k): int(n) for k, n in by_category.iter_rows()},
-        offers={str(k): int(n) for k, n in by_offer.iter_rows()},
+        categories=categories,
+        offers=offers,
     )
 
 
