@@ -17,18 +17,8 @@ rules read. A respond is in memory before it is acknowledged, so the next recomm
 it. Metrics grouped by offer/channel/creative are not joined (they would need a
 candidate-level join inside ``decide``); rules on them read "missing" and pass.
 
-**Experiments and holdout** (``Arm``): a customer in the tenant's ``holdoutPercentage``
-(``engine.experiments.in_holdout``), or in the active experiment's own holdout, gets the
-priority-only fallback flow and ``controlGroup: true``; otherwise the active experiment's
-variant (``engine.experiments.assign``, the same function the batch uses) may switch the
-flow (``decisionFlowId``) and override creative weights (``creativeWeights``) for the
-request; a variant's flow wins over the request's ``decisionFlowKey`` and the routes. The
-response carries ``experiment: {key, variant}``; the decision's log rows carry
-``experiment_key`` and ``variant`` (``__holdout__`` for a holdout; a tenant-holdout row
-without a running experiment has only the variant), which is what
-``pipelines.experiments.arm_stats`` counts as an exposure. Assignment is stateless (the
-hash): editing the split moves customers, and the analysis keeps each customer in the arm
-of their first exposure.
+**Experiments and holdout**: each request first gets its ``Arm`` (``api.arms``), which may
+impose the holdout fallback flow, a variant's flow or a variant's creative weights.
 """
 
 from __future__ import annotations
@@ -36,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -45,6 +35,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from api.arms import NO_ARM, Arm, Arms, arm_flow
 from api.batching import MicroBatcher, Pending, settle
 from api.flows import resolve_flow
 from api.ids import new_id
@@ -55,13 +46,11 @@ from api.state import MetricSet, TenantState, intern_id
 from api.writer import WriteJob
 from engine.catalog import Catalog
 from engine.decide import Decisions, decide
-from engine.errors import InternalError, NextbestError, NotFoundError, ValidationError
-from engine.experiments import HOLDOUT, ExperimentSpec, assign, in_holdout, parse_experiment
+from engine.errors import InternalError, NextbestError
 from engine.flow import (
     BASE_FLOW_KEY,
     CompiledFlow,
     DecisionRequest,
-    base_nba_config,
     base_nba_flow,
     compile_flow,
 )
@@ -73,83 +62,6 @@ EVIDENCE_TTL_S = 60.0
 FLOW_CACHE_SIZE = 1024  # routing signatures per tenant
 Row = tuple[Any, ...]
 Resolved = tuple[Catalog, CompiledFlow]
-
-
-@dataclass(frozen=True, slots=True)
-class Arm:
-    """Where a request's customer falls: an experiment variant, a holdout, or neither."""
-
-    experiment_key: str | None = None
-    variant: str | None = None  # a variant key, or HOLDOUT
-    control_group: bool = False  # tenant or experiment holdout: priority-only fallback
-    flow_id: str | None = None  # the variant's decisionFlowId
-    weights: tuple[tuple[str, int], ...] = ()  # the variant's creativeWeights
-
-
-NO_ARM = Arm()
-
-
-@dataclass(frozen=True)
-class ActiveExperiment:
-    """The tenant's running experiment (the latest updated one with status active)."""
-
-    spec: ExperimentSpec
-    flows: Mapping[str, str | None]  # variant key -> decisionFlowId
-    weights: Mapping[str, tuple[tuple[str, int], ...]]  # variant key -> creative weights
-
-    @classmethod
-    def of(cls, catalog: Catalog) -> ActiveExperiment | None:
-        docs = [d for d in catalog.documents.get("experiments", ())
-                if d.get("status") == "active"]
-        if not docs:
-            return None
-        doc = max(docs, key=lambda d: (d.get("updatedAt") or "", d["id"]))
-        try:
-            spec = parse_experiment(doc)
-        except ValidationError as exc:  # stored before validation: serve without it
-            log.error("tenant %s: experiment %r cannot run: %s", catalog.tenant_id,
-                      doc.get("key"), exc.message)
-            return None
-        variants = doc.get("variants") or []
-        return cls(
-            spec,
-            {v["key"]: v.get("decisionFlowId") for v in variants},
-            {v["key"]: tuple(sorted((v.get("creativeWeights") or {}).items()))
-             for v in variants},
-        )
-
-    def arm(self, customer_id: str) -> Arm:
-        variant = assign(self.spec, customer_id)
-        if variant == HOLDOUT:
-            return Arm(self.spec.key, HOLDOUT, True)
-        return Arm(self.spec.key, variant, False, self.flows.get(variant),
-                   self.weights.get(variant, ()))
-
-
-HOLDOUT_FLOW_KEY = "control-group-priority"
-
-
-def _holdout_flow() -> dict[str, Any]:
-    """The "no NBA" fallback of holdout customers (spec §15.4): the Base NBA flow's gates
-    (qualification, contact policies), then offers ranked by priority weight alone."""
-    config = base_nba_config()
-    nodes = []
-    for node in config["nodes"]:
-        if node["type"] == "extension_point":
-            continue
-        if node["type"] == "rank":
-            node = {**node, "config": {"method": "score"}}
-        nodes.append(node)
-    config = {**config, "nodes": nodes}
-    return {
-        "id": HOLDOUT_FLOW_KEY, "key": HOLDOUT_FLOW_KEY, "name": "Control group (priority only)",
-        "status": "active",
-        "publishedVersions": [{"version": 1, "config": config,
-                               "publishedAt": "1970-01-01T00:00:00+00:00"}],
-    }
-
-
-HOLDOUT_FLOW = _holdout_flow()
 
 
 @dataclass(frozen=True)
@@ -218,10 +130,7 @@ class Recommender:
             workers=config.decide_workers, name="nextbest-decide",
         )
         self._evidence: dict[str, tuple[int, float, Evidence]] = {}  # tenant -> cached
-        # tenant -> (catalog version, its active experiment)
-        self._experiments: dict[str, tuple[int, ActiveExperiment | None]] = {}
-        # (tenant, experiment, variant) -> (base catalog, catalog with the variant's weights)
-        self._weighted: dict[tuple[str, str, str], tuple[Catalog, Catalog]] = {}
+        self.arms = Arms(runtime)
         # tenant -> (catalog snapshot, routing signature -> resolved flow)
         self._flows: dict[str, tuple[Catalog, dict[tuple[Any, ...], Resolved]]] = {}
 
@@ -244,7 +153,8 @@ class Recommender:
             job: RecommendJob = pending.item
             try:
                 catalog = self.runtime.catalog(job.tenant_id)
-                job = pending.item = dataclasses.replace(job, arm=self._arm(job, catalog))
+                arm = self.arms.arm(job.tenant_id, job.request.customer_id or "", catalog)
+                job = pending.item = dataclasses.replace(job, arm=arm)
                 catalog, compiled = self._flow_for(job, catalog)
             except Exception as exc:
                 settle(pending, exc=_public(exc))
@@ -280,24 +190,6 @@ class Recommender:
                 metrics = None
         return TenantBatch(state, ids, history, metrics, values)
 
-    # -- experiments and holdout ---------------------------------------------------------
-    def _experiment(self, catalog: Catalog) -> ActiveExperiment | None:
-        hit = self._experiments.get(catalog.tenant_id)
-        if hit is None or hit[0] != catalog.version:
-            hit = self._experiments[catalog.tenant_id] = (catalog.version,
-                                                          ActiveExperiment.of(catalog))
-        return hit[1]
-
-    def _arm(self, job: RecommendJob, catalog: Catalog) -> Arm:
-        """The request's arm: tenant holdout first, then the active experiment's variant."""
-        customer = job.request.customer_id or ""
-        experiment = self._experiment(catalog)
-        state = self.runtime.tenants[job.tenant_id]
-        share = state.settings.get("holdoutPercentage") or 0
-        if share and in_holdout(customer, float(share)):
-            return Arm(experiment.spec.key if experiment else None, HOLDOUT, True)
-        return NO_ARM if experiment is None else experiment.arm(customer)
-
     def _flow_for(self, job: RecommendJob, catalog: Catalog) -> Resolved:
         """The flow of ``job``, resolved once per catalog snapshot and routing signature
         (validating a flow document costs more than deciding for one customer)."""
@@ -317,43 +209,16 @@ class Recommender:
 
     def _resolve_flow(self, job: RecommendJob, catalog: Catalog) -> Resolved:
         arm = job.arm
-        if arm.control_group:
-            return catalog, compile_flow(catalog, HOLDOUT_FLOW)
-        if arm.flow_id is not None:
-            doc = next((f for f in catalog.decision_flows
-                        if arm.flow_id in (f["id"], f["key"])), None)
-            if doc is None:
-                raise NotFoundError(
-                    f"experiment {arm.experiment_key!r} variant {arm.variant!r} runs decision "
-                    f"flow {arm.flow_id!r}, which does not exist; fix the experiment",
-                    field="decisionFlowId",
-                )
-        else:
+        doc = arm_flow(catalog, arm)
+        if doc is None:
             doc = resolve_flow(catalog, self.runtime.lookups(job.tenant_id), job.body)
             if doc is None:
                 catalog = self._ensure_base_flow(job.tenant_id)
                 doc = catalog.flow_by_key(BASE_FLOW_KEY)
                 assert doc is not None
         if arm.weights:
-            catalog = self._with_weights(catalog, arm)
+            catalog = self.arms.with_weights(catalog, arm)
         return catalog, compile_flow(catalog, doc)
-
-    def _with_weights(self, catalog: Catalog, arm: Arm) -> Catalog:
-        """``catalog`` with the variant's creative weights (kept per catalog snapshot, so
-        the flow compiled against it is cached too)."""
-        key = (catalog.tenant_id, arm.experiment_key or "", arm.variant or "")
-        hit = self._weighted.get(key)
-        if hit is not None and hit[0] is catalog:
-            return hit[1]
-        weights = dict(arm.weights)
-        creatives = catalog.creatives.with_columns(
-            pl.col("creative.id")
-            .replace_strict(weights, default=pl.col("creative.weight"), return_dtype=pl.Int64)
-            .alias("creative.weight")
-        )
-        derived = dataclasses.replace(catalog, creatives=creatives)
-        self._weighted[key] = (catalog, derived)
-        return derived
 
     def _ensure_base_flow(self, tenant_id: str) -> Catalog:
         """Create the Base NBA flow for a tenant without flows (once, under a lock)."""
