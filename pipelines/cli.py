@@ -344,6 +344,9 @@ def serve(
         workers=1,
         log_level="warning",
         access_log=False,
+        # the API reads no client address and names no server: skip both per request
+        proxy_headers=False,
+        server_header=False,
     )
 
 
