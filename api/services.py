@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import orjson
-
 from api.keys import KeyManager
 from api.responding import Responder
 from api.runtime import Runtime
@@ -323,10 +321,7 @@ class TenantSettingsService:
             store = self.runtime.store
             with self._lock:
                 settings = _merge(store.tenants.get(tenant_id).get("settings") or {}, changes)
-                # engine.store.Tenants has no settings writer yet: one parameterized UPDATE
-                with store.db.transaction() as cur:
-                    cur.execute("UPDATE tenants SET settings = ? WHERE id = ?",
-                                [orjson.dumps(settings).decode(), tenant_id])
+                store.tenants.set_settings(tenant_id, settings)
                 state.settings = settings
                 return settings
 

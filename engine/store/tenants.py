@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,6 +101,15 @@ class Tenants:
             "settings": orjson.loads(row[2]),
             "createdAt": row[3].isoformat() + "Z",
         }
+
+    def set_settings(self, tenant_id: str, settings: Mapping[str, Any]) -> None:
+        """Store ``settings`` as the tenant's whole settings object (404 for no tenant)."""
+        with self.db.transaction() as cur:
+            require_tenant(cur, tenant_id)
+            cur.execute(
+                "UPDATE tenants SET settings = ? WHERE id = ?",
+                [orjson.dumps(settings).decode(), tenant_id],
+            )
 
     def exists(self, tenant_id: str) -> bool:
         return (
