@@ -20,7 +20,7 @@ from api.schemas import PowerRequest, TenantSettings
 from engine.catalog import Catalog
 from engine.errors import ConflictError, ValidationError
 from engine.metrics import metrics_wide, summaries
-from engine.store.interaction_queries import interaction_history
+from engine.store.interaction_queries import decisions_since, interaction_history
 from engine.store.metric_values import value_counts
 from engine.store.tenants import require_tenant
 
@@ -221,11 +221,7 @@ class Experiments:
 
     def _daily_decisions(self, tenant_id: str) -> float | None:
         since = (self.runtime.now() - timedelta(days=TRAFFIC_DAYS)).replace(tzinfo=None)
-        n = self.runtime.store.db.cursor().execute(
-            "SELECT count(*) FROM interactions WHERE tenant_id = ? AND outcome = "
-            "'recommendation' AND rank = 1 AND ts >= ?",
-            [tenant_id, since],
-        ).fetchall()[0][0]
+        n = decisions_since(self.runtime.store, tenant_id, since)
         return n / TRAFFIC_DAYS if n else None
 
 

@@ -1,4 +1,5 @@
-"""Reading the interaction log page by page (``GET /api/v1/interaction-history``, spec §14.4).
+"""Reading the interaction log page by page (``GET /api/v1/interaction-history``, spec §14.4),
+and counts over it (``decisions_since``).
 
 Keyset pagination, newest first: rows are ordered by ``id`` descending (ids are
 time-ordered) and the next page is ``id < cursor``, so a page never shifts when new rows are
@@ -179,3 +180,17 @@ def _row(
             else {"id": r["channel_id"], "name": channels.get(r["channel_id"])},
         },
     }
+
+
+def decisions_since(store: Store, tenant_id: str, since: datetime) -> int:
+    """Recommend answers (their rank-1 recommendation rows) logged since ``since`` (naive
+    UTC)."""
+    return int(
+        store.db.cursor()
+        .execute(
+            "SELECT count(*) FROM interactions WHERE tenant_id = ? AND outcome = "
+            "'recommendation' AND rank = 1 AND ts >= ?",
+            [tenant_id, since],
+        )
+        .fetchall()[0][0]
+    )
