@@ -17,12 +17,14 @@ The candidate frame is long: one row per (request, slot, offer, creative).
 
 Small calls (realtime) minimise operators, whose fixed cost dominates (~0.1-0.25 ms each on
 a 2-core box): one output frame holding the few candidate rows and their flags; order,
-funnel counts and content assembly are numpy / Python on those rows after the collect.
+funnel counts and content assembly are numpy / Python on those rows after the collect
+(``small.py``).
 Large calls (batch) match creatives once per distinct request signature, carry only the
 columns ranking reads, join wide output columns back onto the final rows ("late
 materialization") and render content vectorized; decisions and funnel counts are two
-plans over a shared sub-plan, evaluated by one ``pl.collect_all``. Both shapes give
-identical results (tests pin this).
+plans over a shared sub-plan, evaluated by one ``pl.collect_all``. A batch template, whose
+requests all get the same matched rows, is a K x M matrix: it is ranked with numpy between
+two collects (``dense.py``). All shapes give identical results (tests pin this).
 """
 
 from __future__ import annotations
@@ -33,9 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
 
-import numpy as np
 import polars as pl
 
 from engine.flow import columns as c
@@ -47,13 +47,13 @@ from engine.flow.nodes.compute import PERSONALIZATION, ComputeNode
 from engine.flow.nodes.rank import CATEGORY_INDEX, MAX_OFFERS, best_creative
 from engine.flow.nodes.response import CONTENT, ResponseNode
 from engine.flow.request import RequestFrames
+from engine.flow.small import FUNNEL_COLUMNS, Counts, finish, finish_one_pass
 from engine.flow.trace import trace_plan
 from engine.scoring.evidence import Evidence
 
 _EMPTY_LIST = pl.lit([], dtype=pl.List(pl.String()))
 DIRECT_ROWS = 50_000  # candidate rows up to which requests x table is joined directly
 SIG, EXCL_KEY, TROW = "_sig", "_excl_key", c.TROW
-FUNNEL_COLUMNS = ("candidateCount", "afterQualification", "afterContactPolicy", "finalCount")
 VARIABLE_PREFIXES = ("customer.", "attributes.", "metrics.", "request.", "_segments")
 
 DECISION_SCHEMA: dict[str, pl.DataType] = {
@@ -73,9 +73,6 @@ DECISION_SCHEMA: dict[str, pl.DataType] = {
     "personalization": pl.String(),
     "content": pl.String(),
 }
-
-
-Counts = pl.DataFrame | dict[str, Any]  # _req + funnel columns (frame or numpy arrays)
 
 
 @dataclass(frozen=True)
@@ -403,13 +400,13 @@ def build_plans(
         # one output over a few rows, no shared sub-plans: every optimizer pass costs more
         # than it saves (K = 1, Starbucks: ~0.8 ms of ~3.3 ms per collect)
         optimizations = pl.QueryOptFlags.none()
-        finish = partial(
-            _finish_one_pass,
+        after = partial(
+            finish_one_pass,
             response if render_late else None,
             flow.last_qualify,
             flow.early_best and not multi_slot,
         )
-        return Plans(decisions, None, None, finish, optimizations)
+        return Plans(decisions, None, None, after, optimizations)
 
     counts = cand.group_by(c.REQ).agg(_counts(flow, cand, multi_slot, dedupe))
     if dedupe:
@@ -428,8 +425,8 @@ def build_plans(
             everyone=trace,
             method=flow.score_node.config.method,
         )
-    finish = None if large else partial(_finish, response if render_late else None)
-    return Plans(decisions, counts, trace_lf, finish, optimizations)
+    after = None if large else partial(finish, response if render_late else None)
+    return Plans(decisions, counts, trace_lf, after, optimizations)
 
 
 def _phase3_inputs(flow: CompiledFlow, call: Call) -> set[str]:
@@ -508,49 +505,3 @@ def _decision_columns(personalization: bool, content: bool) -> tuple[pl.Expr, ..
         (pl.col(PERSONALIZATION) if personalization else pl.lit("{}")).alias("personalization"),
         (pl.col(CONTENT) if content else pl.col("creative.content")).alias("content"),
     )
-
-
-def _finish(
-    response: ResponseNode | None, frame: pl.DataFrame, rows: np.ndarray | None = None
-) -> tuple[pl.DataFrame, Counts | None]:
-    """Small calls, after the collect: order the few rows (numpy, no query) and assemble
-    their content in Python."""
-    if rows is None:
-        rows = np.arange(frame.height)
-    if rows.size > 1:
-        keys = [frame.get_column(n).to_numpy()[rows] for n in ("rank", "slot", "request_index")]
-        rows = rows[np.lexsort(keys)]
-    if rows.size != frame.height or rows.size > 1:
-        frame = frame[rows]
-    if response is not None:
-        content = response.render(frame)
-        for name in response.value_columns:
-            frame.drop_in_place(name)
-        frame.replace_column(frame.get_column_index("content"), content)
-    return frame, None
-
-
-def _finish_one_pass(
-    response: ResponseNode | None, last_qualify: int, one_row_per_offer: bool, frame: pl.DataFrame
-) -> tuple[pl.DataFrame, Counts | None]:
-    """Funnel counts (numpy) and the selected rows of a one-pass small call."""
-    req = frame.get_column(c.REQ_OUT).to_numpy().astype(np.int64)
-    drop = frame.get_column(c.DROP).to_numpy()  # float with NaN where null (alive)
-    selected = frame.get_column(c.SELECTED).to_numpy()
-    alive = np.isnan(drop) if drop.dtype.kind == "f" else np.zeros(frame.height, dtype=bool)
-    conditions = [alive | (drop >= 0), alive | (drop > last_qualify), alive, selected]
-    keys = np.unique(req)
-    size = int(keys[-1]) + 1 if keys.size else 0
-    counts: dict[str, Any] = {c.REQ: keys.astype(np.uint32)}
-    if one_row_per_offer:
-        for name, cond in zip(FUNNEL_COLUMNS, conditions, strict=True):
-            counts[name] = np.bincount(req, weights=cond, minlength=size)[keys].astype(np.uint32)
-    else:
-        offer = req * MAX_OFFERS + frame.get_column(c.OFFER_ORDER).to_numpy()
-        for name, cond in zip(FUNNEL_COLUMNS, conditions, strict=True):
-            distinct = np.unique(offer[cond]) // MAX_OFFERS
-            counts[name] = np.bincount(distinct, minlength=size)[keys].astype(np.uint32)
-    for name in (c.DROP, c.SELECTED, c.OFFER_ORDER):
-        frame.drop_in_place(name)
-    decisions, _ = _finish(response, frame, np.flatnonzero(selected))
-    return decisions, counts
