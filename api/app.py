@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,9 @@ MAX_BODY_BYTES = 1_048_576
 # Collect young objects less often than Python's default (700, 10, 10): at high concurrency
 # fewer in-flight requests survive into the old generation, whose collections pause all.
 GC_THRESHOLDS = (50_000, 20, 100)
+# The event loop, the decide worker and the writer share the GIL; with Python's default
+# 5 ms switch interval a busy event loop keeps a worker waiting up to 5 ms per hand-over.
+SWITCH_INTERVAL_S = 0.0005
 
 DESCRIPTION = """\
 Next-best-action decisioning: **Recommend** runs a decision flow for a customer and returns
@@ -56,13 +60,15 @@ def create_app(
         # what is loaded at start lives as long as the app: keep it out of every collection
         gc.collect()
         gc.freeze()
-        thresholds = gc.get_threshold()
+        thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
         gc.set_threshold(*GC_THRESHOLDS)
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
             yield
         finally:
             await asyncio.to_thread(services.recommender.close)
             await asyncio.to_thread(runtime.close)
+            sys.setswitchinterval(interval)
             gc.set_threshold(*thresholds)
             gc.unfreeze()
 
