@@ -3,9 +3,10 @@
 When every request of a large call shares one match key (a batch template), has one slot and
 gets one row per offer, the candidate frame is a K x M matrix: request k, matched row m. The
 plan then stops after scoring and collects only what ranking reads (eligibility, the packed
-sort key, category, mandatory flag, score); numpy ranks each row of the matrix by comparing
-its M cells pairwise (no sort, no window over K groups), the funnel counts are row sums, and
-the selected cells are gathered from the request frame and the matched table for phase 3.
+sort key, category, mandatory flag, score); numpy sorts each row of the matrix and counts
+earlier peers per category with running sums (no window over K groups), the funnel counts are
+row sums, and the selected cells, already in rank order, are gathered from the request frame
+and the matched table for phase 3.
 The flags are those of ``RankNode.flag_steps`` (tests compare both shapes):
 
 - a cell is eligible when no phase-1 node dropped it (and the score did not eliminate it);
@@ -26,9 +27,9 @@ import polars as pl
 from engine.flow import columns as c
 from engine.flow.nodes.rank import CATEGORY_INDEX, KEY, RankNode, base_key, eligible
 
-MAX_WIDTH = 32  # matched rows per request up to which the pairwise comparison pays
-BLOCK_CELLS = 1 << 22  # K x M x M booleans per numpy block (bounded memory)
-MAX_PARTS = 16  # categories (x 2 with mandatory offers) counted one by one
+MAX_WIDTH = 32  # matched rows per request up to which a call ranks densely
+BLOCK_CELLS = 1 << 22  # K x M x M booleans per numpy block (pairwise peer counts)
+MAX_PARTS = 16  # categories (x 2 with mandatory offers) counted one by one, else pairwise
 DROP_ALIVE = np.iinfo(np.int32).max  # a null _drop (still alive) as an integer
 
 
