@@ -80,12 +80,12 @@ class TenantBatch:
 
     state: TenantState
     ids: list[str]
-    history: pl.DataFrame
+    history: pl.LazyFrame
     metrics: MetricSet | None
     values: pl.DataFrame
 
-    def history_for(self, ids: list[str]) -> pl.DataFrame:
-        if ids == self.ids or not self.history.height:
+    def history_for(self, ids: list[str]) -> pl.LazyFrame:
+        if ids == self.ids:
             return self.history
         return self.history.filter(pl.col("customer_id").is_in(ids))
 

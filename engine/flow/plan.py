@@ -107,9 +107,12 @@ def schema_key(schema: dict[str, pl.DataType]) -> tuple[tuple[str, str], ...]:
 
 def _aligned(requests: pl.DataFrame, customers: pl.DataFrame) -> bool:
     """Customers rows already in request order (batch template, or the HTTP layer)."""
-    return customers.height == requests.height and customers.get_column(c.CUSTOMER_ID).equals(
-        requests.get_column(c.CUSTOMER_ID)
-    )
+    if customers.height != requests.height:
+        return False
+    ids, req_ids = customers.get_column(c.CUSTOMER_ID), requests.get_column(c.CUSTOMER_ID)
+    if ids.len() <= 1000:  # no query (and GIL hand-over) for a few ids
+        return ids.to_list() == req_ids.to_list()
+    return ids.equals(req_ids)
 
 
 def _join_level(

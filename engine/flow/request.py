@@ -209,6 +209,11 @@ def request_frames(
         schema[c.DEDUPE] = pl.Boolean()
     if not multi:
         schema.update(SLOT_SCHEMA)
+    keys = [match_key(r) for r in reqs]
+    distinct = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    grouped = not multi and 1 < len(distinct) <= MAX_MATCH_GROUPS
+    if grouped:
+        schema[c.MATCH_GROUP] = pl.UInt32()
     rows = []
     for i, r in enumerate(reqs):
         row: list[Any] = [i, r.customer_id, r.channel, r.channel_id, r.placement, r.limit]
@@ -219,8 +224,15 @@ def request_frames(
             row.append(r.deduplicate)
         if not multi:
             row.extend((0, r.placement, r.limit))
+        if grouped:
+            row.append(distinct[keys[i]])
         rows.append(row)
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    # column by column: Polars' row constructor hands the GIL over, this one does not
+    columns = zip(*rows, strict=True) if rows else ([] for _ in schema)
+    frame = pl.DataFrame(
+        [pl.Series(name, col, dtype=dtype)
+         for (name, dtype), col in zip(schema.items(), columns, strict=True)]
+    )
     names = sorted({name for r in reqs for name in r.attributes})
     if names:
         frame = frame.hstack(
@@ -238,15 +250,8 @@ def request_frames(
             orient="row",
         )
     max_slots = max((len(r.placements) or 1 for r in reqs), default=1)
-    keys = [match_key(r) for r in reqs]
-    distinct = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     shared = keys[0] if len(distinct) == 1 else None
-    groups = None
-    if not multi and 1 < len(distinct) <= MAX_MATCH_GROUPS:
-        groups = tuple(k for k in distinct if k is not None)
-        frame = frame.with_columns(
-            pl.Series(c.MATCH_GROUP, [distinct[k] for k in keys], dtype=pl.UInt32)
-        )
+    groups = tuple(k for k in distinct if k is not None) if grouped else None
     return RequestFrames(frame, slots, debug, max_slots, dedupe, shared, groups)
 
 
