@@ -28,6 +28,7 @@ from engine.catalog import Catalog
 from engine.errors import UnauthorizedError
 from engine.settings import Settings
 from engine.store import Store, serving
+from engine.store.journal import JournaledLog
 
 log = logging.getLogger("nextbest.api")
 
@@ -61,7 +62,9 @@ class Runtime:
         self.config = config or ServingConfig()
         self.limiter = SlidingWindowLimiter(settings.rate_limit_per_minute,
                                             clock=clock or time.monotonic)
-        self.writer = GroupCommitWriter(self._commit, max_rows=self.config.max_write_rows)
+        self.writer = GroupCommitWriter(self._commit, max_rows=self.config.max_write_rows,
+                                        idle=self._flush_due)
+        self._log: JournaledLog | None = None
         self.tenants: dict[str, TenantState] = {}
         self._store: Store | None = None
         self._keys: KeyCache | None = None
@@ -96,10 +99,14 @@ class Runtime:
         # pyarrow imports pandas on its first array built from Python values (about a second
         # of CPU): pay that here, not in the first group commit
         serving.log_batch([])
+        self._log = JournaledLog(store)
         self.writer.start()
 
     def close(self) -> None:
         self.writer.stop()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -163,14 +170,20 @@ class Runtime:
     def _commit(
         self, rows: Sequence[tuple[Any, ...]], traces: Sequence[tuple[str, dict[str, Any]]]
     ) -> None:
-        """Writer thread: one transaction, then make the rows visible to the next decision."""
+        """Writer thread: make the rows durable (journal), then visible to the next decision."""
         with self._history_lock:
             self._commit_locked(rows, traces)
+
+    def _flush_due(self) -> None:
+        if self._log is not None:
+            self._log.tick()
 
     def _commit_locked(
         self, rows: Sequence[tuple[Any, ...]], traces: Sequence[tuple[str, dict[str, Any]]]
     ) -> None:
-        serving.commit_batch(self.store, serving.log_batch(rows), traces)
+        if self._log is None:
+            raise RuntimeError("the runtime is not open")
+        self._log.commit(rows, traces)
         by_tenant: dict[str, list[tuple[Any, ...]]] = {}
         skips = self.config.state.history_skips
         for r in rows:  # BATCH_COLUMNS order -> HISTORY_SCHEMA order

@@ -6,7 +6,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,9 +47,15 @@ class Database:
             ) from exc
         self._local = threading.local()
         self.write_lock = threading.RLock()
+        # called before every use of the database: the serving log journal moves the rows
+        # it holds into the database first (``engine.store.journal``)
+        self.barrier: Callable[[], None] | None = None
         self.migrate()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        barrier = self.barrier
+        if barrier is not None:
+            barrier()
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._con.cursor()

@@ -128,4 +128,11 @@ MIGRATIONS += (
 )
 CATALOG_TABLES += ("behavioral_metrics", "experiments")
 
+MIGRATIONS += (
+    (  # the generation of the last log journal absorbed (``engine.store.journal``)
+        "CREATE TABLE journal_state (generation BIGINT NOT NULL)",
+        "INSERT INTO journal_state VALUES (0)",
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,7 +8,7 @@ spans tenants and carries decision traces alongside the log rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,41 +96,52 @@ def _full(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def commit_batch(
-    store: Store, log: pa.Table, traces: Sequence[tuple[str, dict[str, Any]]] = ()
+    store: Store,
+    log: pa.Table,
+    traces: Sequence[tuple[str, dict[str, Any]]] = (),
+    *,
+    on_transaction: Callable[[Any], None] | None = None,
 ) -> None:
     """Append log rows of any tenants and save decision traces in ONE transaction.
 
     Durable when this returns. ``traces`` are ``(tenant_id, trace)`` pairs; each trace needs
-    ``id`` and ``customerId`` (``decisionFlowKey`` optional).
+    ``id`` and ``customerId`` (``decisionFlowKey`` optional). ``on_transaction`` runs
+    inside the same transaction (the journal records what it absorbed).
     """
-    if log.num_rows == 0 and not traces:
+    if log.num_rows == 0 and not traces and on_transaction is None:
         return
-    if not traces:  # one statement: its own (auto-committed) transaction
+    if not traces and on_transaction is None:  # one statement: its own transaction
         with store.db.write_lock:
-            _insert_log(store.db.cursor(), log)
+            insert_log(store.db.cursor(), log)
         return
     with store.db.transaction() as cur:
         if log.num_rows:
-            _insert_log(cur, log)
-        now = utcnow()
-        table = pa.table(
-            {
-                "tenant_id": [t for t, _ in traces],
-                "id": [d["id"] for _, d in traces],
-                "customer_id": [d["customerId"] for _, d in traces],
-                "flow_key": [d.get("decisionFlowKey") for _, d in traces],
-                "created_at": pa.array([now] * len(traces), type=pa.timestamp("us")),
-                "doc": [orjson.dumps(d).decode() for _, d in traces],
-            }
-        )
-        serving_traces = table  # noqa: F841 - read by name, as in _insert_log
-        cur.execute(
-            "INSERT INTO decision_traces (tenant_id, id, customer_id, flow_key, "
-            "created_at, doc) SELECT * FROM serving_traces"
-        )
+            insert_log(cur, log)
+        if traces:
+            _insert_traces(cur, traces)
+        if on_transaction is not None:
+            on_transaction(cur)
 
 
-def _insert_log(cur: Any, log: pa.Table) -> None:
+def _insert_traces(cur: Any, traces: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    now = utcnow()
+    serving_traces = pa.table(  # noqa: F841 - read by name, as in insert_log
+        {
+            "tenant_id": [t for t, _ in traces],
+            "id": [d["id"] for _, d in traces],
+            "customer_id": [d["customerId"] for _, d in traces],
+            "flow_key": [d.get("decisionFlowKey") for _, d in traces],
+            "created_at": pa.array([now] * len(traces), type=pa.timestamp("us")),
+            "doc": [orjson.dumps(d).decode() for _, d in traces],
+        }
+    )
+    cur.execute(
+        "INSERT INTO decision_traces (tenant_id, id, customer_id, flow_key, "
+        "created_at, doc) SELECT * FROM serving_traces"
+    )
+
+
+def insert_log(cur: Any, log: pa.Table) -> None:
     # DuckDB reads the local Arrow table by its name (a replacement scan): ~1 ms less per
     # commit than register() + unregister(), which matters once per group commit
     serving_batch = log  # noqa: F841 - read by the SQL below
@@ -204,6 +215,7 @@ __all__ = [
     "RECOMMENDATION_COLUMNS",
     "commit_batch",
     "customer_frame",
+    "insert_log",
     "find_recommendation",
     "idempotency_records",
     "log_batch",

@@ -85,6 +85,9 @@ class Store:
         self._versions: dict[str, int] = {}
         self._snapshots: dict[str, Catalog] = {}
         self._snapshot_lock = threading.Lock()
+        from engine.store.journal import recover  # journal -> serving -> this module
+
+        self.recovered_rows = recover(self)  # a log journal left by a crashed server
 
     def __getattr__(self, name: str) -> CatalogRepo:
         # store.offers, store.creatives, ... are the catalog repositories

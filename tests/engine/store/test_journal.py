@@ -1,0 +1,147 @@
+"""The log journal: acknowledged rows survive a crash exactly once, and reads see them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.store import Store
+from engine.store.journal import Journal, JournaledLog, journal_path, read_journal
+
+ROOT = Path(__file__).resolve().parents[3]
+TS = datetime(2026, 11, 29, 10, 30, 0, 123456)
+
+
+def row(n: int, **over: Any) -> tuple[Any, ...]:
+    values = {"outcome": "click", "ts": TS, "value": None}
+    values.update(over)
+    return ("acme", f"ix-{n}", f"C-{n % 7}", "off-1", "cr-1", "email", None, "cat-1", None,
+            None, values["outcome"], "positive", "inbound", values["ts"], values["value"], None,
+            f"key-{n}")
+
+
+def count(store: Store) -> int:
+    return store.interactions.count("acme")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "nextbest.duckdb"
+    store = Store(path, pepper="test-pepper")
+    store.tenants.create("acme")
+    store.close()
+    yield path
+
+
+def test_records_read_back_until_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "x.journal"
+    journal = Journal(path, generation=7)
+    journal.append([row(1), row(2, value=2.5, ts=datetime(2026, 1, 1))])
+    journal.append([row(3, outcome="it's \"quoted\" ✓")])
+    journal.close()
+    whole = path.read_bytes()
+    with path.open("ab") as fh:  # a record cut short by a crash mid-append
+        fh.write(whole[-40:-5])
+    generation, rows = read_journal(path)
+    assert generation == 7
+    assert rows == [row(1), row(2, value=2.5, ts=datetime(2026, 1, 1)),
+                    row(3, outcome="it's \"quoted\" ✓")]
+    path.write_bytes(whole[:-1])  # a corrupt last record is dropped, the others kept
+    assert read_journal(path) == (7, [row(1), row(2, value=2.5, ts=datetime(2026, 1, 1))])
+    assert read_journal(tmp_path / "missing.journal") == (0, [])
+
+
+def test_reads_of_the_database_see_journaled_rows(db: Path) -> None:
+    store = Store(db, pepper="test-pepper")
+    log = JournaledLog(store, max_age_s=3600)
+    try:
+        log.commit([row(1), row(2)], [])
+        assert read_journal(journal_path(db))[1] == [row(1), row(2)]  # not in DuckDB yet
+        assert count(store) == 2  # the read moved them first
+        assert read_journal(journal_path(db))[1] == []
+        log.commit([row(3)], [("acme", {"id": "tr-1", "customerId": "C-1"})])
+        assert store.traces.get("acme", "tr-1")["id"] == "tr-1"  # traces go straight in
+        assert count(store) == 3
+    finally:
+        log.close()
+        store.close()
+
+
+def test_rows_flush_once_due(db: Path) -> None:
+    store = Store(db, pepper="test-pepper")
+    log = JournaledLog(store, max_rows=3, max_age_s=3600)
+    try:
+        log.commit([row(1), row(2)], [])
+        assert len(read_journal(journal_path(db))[1]) == 2
+        log.commit([row(3)], [])  # three rows: due, moved in bulk
+        assert read_journal(journal_path(db))[1] == []
+        log.commit([row(4)], [])
+    finally:
+        log.close()  # close moves the rest
+        store.close()
+    assert read_journal(journal_path(db))[1] == []
+    store = Store(db, pepper="test-pepper")
+    assert count(store) == 4 and store.recovered_rows == 0
+    store.close()
+
+
+KILLED = textwrap.dedent(
+    """
+    import os, signal, sys
+    from tests.engine.store.test_journal import row
+    from engine.store import Store
+    from engine.store.journal import JournaledLog
+
+    store = Store(sys.argv[1], pepper="test-pepper")
+    log = JournaledLog(store, max_rows=50, max_age_s=3600)
+    for n in range(120):  # two bulk moves of 50, then 20 rows only in the journal
+        log.commit([row(n)], [])
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_a_killed_writer_loses_nothing_and_doubles_nothing(db: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", KILLED, str(db)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert len(read_journal(journal_path(db))[1]) == 20
+    store = Store(db, pepper="test-pepper")
+    assert store.recovered_rows == 20
+    ids = [r[0] for r in store.db.cursor().execute(
+        "SELECT id FROM interactions WHERE tenant_id = 'acme' ORDER BY id").fetchall()]
+    store.close()
+    assert sorted(ids) == sorted(f"ix-{n}" for n in range(120))
+    store = Store(db, pepper="test-pepper")  # opening again replays nothing
+    assert store.recovered_rows == 0 and count(store) == 120
+    store.close()
+
+
+def test_a_crash_between_the_bulk_move_and_the_new_generation(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(db, pepper="test-pepper")
+    log = JournaledLog(store, max_rows=2, max_age_s=3600)
+
+    def fail(self: Journal) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(Journal, "restart", fail)
+    log.commit([row(1), row(2)], [])  # moved in bulk; the file keeps the absorbed rows
+    assert len(read_journal(journal_path(db))[1]) == 2
+    log.commit([row(3)], [])  # the journal is given up: committed directly
+    assert count(store) == 3
+    os.close(os.open(journal_path(db), os.O_RDONLY))  # the stale file is still there
+    store.close()  # no close(): as if the process died here
+    store = Store(db, pepper="test-pepper")
+    assert store.recovered_rows == 0 and count(store) == 3
+    store.close()
