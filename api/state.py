@@ -37,7 +37,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 
 from engine.catalog import Catalog
 from engine.catalog.snapshot import HISTORY_SCHEMA
@@ -65,22 +64,15 @@ class CustomerIndex:
         return self.frame[pl.Series(idx, dtype=pl.UInt32)] if idx else self.frame.clear()
 
 
-_ARROW_HISTORY = pa.schema(
-    [(n, pa.timestamp("us") if n == "ts" else pa.float64() if n == "value" else pa.string())
-     for n in _HISTORY_COLUMNS]
-)
-
-
 def rows_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
-    """History rows (``HISTORY_SCHEMA`` order, naive-UTC ``ts``) as a ``HISTORY_SCHEMA`` frame."""
-    columns = list(zip(*rows, strict=True))
-    table = pa.table(
-        [pa.array(col, type=f.type) for col, f in zip(columns, _ARROW_HISTORY, strict=True)],
-        schema=_ARROW_HISTORY,
+    """History rows (``HISTORY_SCHEMA`` order, naive-UTC ``ts``) as a ``HISTORY_SCHEMA`` frame.
+
+    Built series by series: no call that hands the GIL over (a naive ``ts`` reads as UTC)."""
+    columns = zip(*rows, strict=True) if rows else ([] for _ in HISTORY_SCHEMA)
+    return pl.DataFrame(
+        [pl.Series(name, col, dtype=dtype)
+         for (name, dtype), col in zip(HISTORY_SCHEMA.items(), columns, strict=True)]
     )
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
 
 
 class HistoryIndex:
