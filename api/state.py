@@ -77,8 +77,9 @@ def rows_frame(rows: Sequence[tuple[Any, ...]]) -> pl.DataFrame:
 
 class HistoryIndex:
     """Recent history: a base frame sorted by customer with row offsets, a delta frame of
-    later commits, and the rows committed since the last read (plain tuples, turned into a
-    frame only when a decision needs them: the writer thread stays cheap)."""
+    later commits with each customer's row positions, and the rows committed since the last
+    read (plain tuples, turned into a frame only when a decision needs them: the writer
+    thread stays cheap). A read gathers its customers' rows by position from both."""
 
     def __init__(self, frame: pl.DataFrame, *, window: timedelta | None) -> None:
         self.window = window  # None: all time (rows are never dropped)
@@ -88,6 +89,7 @@ class HistoryIndex:
         self._generation = 0  # bumped by ``reset``: a compaction of older data is void
         self._base, self._offsets = self._index(frame)
         self._delta = pl.DataFrame(schema=HISTORY_SCHEMA)
+        self._delta_rows: dict[str, list[int]] = {}  # customer -> positions in the delta
         self._pending: list[tuple[Any, ...]] = []
 
     @staticmethod
@@ -119,41 +121,52 @@ class HistoryIndex:
         with self._lock:
             self._pending.extend(rows)
 
-    def _fold(self, frame: pl.DataFrame) -> None:
+    def _fold(self, pending: list[tuple[Any, ...]]) -> None:
+        frame = rows_frame(pending)
         with self._lock:
+            start = self._delta.height
+            for i, row in enumerate(pending):
+                self._delta_rows.setdefault(row[0], []).append(start + i)
             self._delta = pl.concat([self._delta, frame], how="vertical", rechunk=False)
 
-    def _snapshot(self) -> tuple[pl.DataFrame, dict[str, tuple[int, int]], pl.DataFrame]:
-        """Fold pending rows into the delta, then the current (base, offsets, delta)."""
+    def _snapshot(
+        self,
+    ) -> tuple[pl.DataFrame, dict[str, tuple[int, int]], pl.DataFrame, dict[str, list[int]]]:
+        """Fold pending rows into the delta, then the current (base, offsets, delta,
+        delta positions); positions past the delta's height belong to later folds."""
         with self._read_lock:
             with self._lock:
                 pending, self._pending = self._pending, []
             if pending:
-                self._fold(rows_frame(pending))
+                self._fold(pending)
             with self._lock:
-                return self._base, self._offsets, self._delta
+                return self._base, self._offsets, self._delta, self._delta_rows
 
     def frame_for(self, ids: Sequence[str]) -> pl.LazyFrame:
         """All known rows of the given customers (base rows, then later commits), as a lazy
-        frame: the gather runs inside the query that reads it, not as a call of its own
+        frame: the gathers run inside the query that reads it, not as calls of their own
         (each call into Polars hands the GIL over, which a busy event loop makes slow)."""
-        base, offsets, delta = self._snapshot()
+        base, offsets, delta, delta_rows = self._snapshot()
         idx: list[int] = []
+        later: list[int] = []
+        n = delta.height
         for cid in dict.fromkeys(ids):
             span = offsets.get(cid)
             if span is not None:
                 idx.extend(range(span[0], span[0] + span[1]))
+            if n:
+                later.extend(i for i in delta_rows.get(cid, ()) if i < n)
         parts = []
         if idx:
             parts.append(base.lazy().select(pl.all().gather(pl.Series(idx, dtype=pl.UInt32))))
-        if delta.height:
-            parts.append(delta.lazy().filter(pl.col("customer_id").is_in(list(ids))))
+        if later:
+            parts.append(delta.lazy().select(pl.all().gather(pl.Series(later, dtype=pl.UInt32))))
         if not parts:
             return base.clear().lazy()
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
 
     def all_rows(self) -> pl.DataFrame:
-        base, _, delta = self._snapshot()
+        base, _, delta, _ = self._snapshot()
         return pl.concat([base, delta], how="vertical") if delta.height else base
 
     def covers(self, window: timedelta | None) -> bool:
@@ -169,6 +182,7 @@ class HistoryIndex:
         with self._read_lock, self._lock:
             self._base, self._offsets = base, offsets
             self._delta = pl.DataFrame(schema=HISTORY_SCHEMA)
+            self._delta_rows = {}
             self._pending = []
             self.window = window
             self._generation += 1
@@ -178,7 +192,7 @@ class HistoryIndex:
         grown; meant for a worker thread. Returns whether it compacted."""
         with self._lock:
             generation = self._generation
-        base, _, delta = self._snapshot()
+        base, _, delta, _ = self._snapshot()
         with self._lock:
             if (self._compacting or generation != self._generation
                     or delta.height < max(min_rows, base.height // 4)):
@@ -193,7 +207,12 @@ class HistoryIndex:
             with self._lock:
                 if generation == self._generation:
                     # rows folded in while we worked stay in the delta
-                    self._delta = self._delta.slice(delta.height)
+                    done = delta.height
+                    self._delta = self._delta.slice(done)
+                    self._delta_rows = {
+                        cid: kept for cid, rows in self._delta_rows.items()
+                        if (kept := [i - done for i in rows if i >= done])
+                    }
                     self._base, self._offsets = new_base, new_offsets
         finally:
             self._compacting = False
