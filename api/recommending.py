@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -168,7 +169,10 @@ class Recommender:
         for catalog, compiled, pendings in groups.values():
             self._decide(catalog, compiled, pendings, now, tenants[pendings[0].item.tenant_id])
         for tenant_id in {p.item.tenant_id for p in batch}:
-            self.runtime.tenants[tenant_id].history.maybe_compact(now)
+            history = self.runtime.tenants[tenant_id].history
+            if history.compaction_due():  # tens of ms: not on the decide thread
+                threading.Thread(target=history.maybe_compact, args=(now,),
+                                 name="nextbest-compact", daemon=True).start()
 
     def _tenant_batch(self, tenant_id: str, ids: list[str], now: datetime) -> TenantBatch:
         """The tenant's history for ``ids`` and every active metric's value, computed once

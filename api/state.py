@@ -45,6 +45,7 @@ from engine.metrics import CompiledMetric, compile_metric, empty_long, metrics_w
 from engine.store import serving
 
 _HISTORY_COLUMNS = tuple(HISTORY_SCHEMA)
+COMPACT_MIN_ROWS = 20_000
 
 
 class CustomerIndex:
@@ -187,9 +188,15 @@ class HistoryIndex:
             self.window = window
             self._generation += 1
 
-    def maybe_compact(self, now: datetime, *, min_rows: int = 20_000) -> bool:
+    def compaction_due(self, min_rows: int = COMPACT_MIN_ROWS) -> bool:
+        """Whether the delta (and rows pending for it) has grown enough to compact."""
+        with self._lock:
+            grown = self._delta.height + len(self._pending)
+            return not self._compacting and grown >= max(min_rows, self._base.height // 4)
+
+    def maybe_compact(self, now: datetime, *, min_rows: int = COMPACT_MIN_ROWS) -> bool:
         """Fold the delta into the base (dropping rows older than the window) when it has
-        grown; meant for a worker thread. Returns whether it compacted."""
+        grown; meant for a background thread. Returns whether it compacted."""
         with self._lock:
             generation = self._generation
         base, _, delta, _ = self._snapshot()

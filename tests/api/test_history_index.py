@@ -57,6 +57,7 @@ def test_reads_match_a_plain_filter_through_folds_and_compactions() -> None:
     every += extra
     index.frame_for(["C1"])
     index._index = index_while_rows_arrive  # type: ignore[method-assign]
+    assert index.compaction_due(min_rows=0) and not index.compaction_due(min_rows=10**6)
     assert index.maybe_compact(NOW.replace(tzinfo=UTC), min_rows=0)
     assert index._delta.height == len(late)
     everyone = [f"C{i}" for i in range(1, 13)]
