@@ -1,19 +1,21 @@
-"""The log journal: group commits made durable in a file beside the database, then moved
-into DuckDB in larger transactions.
+"""The log journal: group commits made durable in files beside the database, then moved
+into DuckDB in larger transactions by a thread of their own.
 
 Every acknowledged write must be durable first. A DuckDB transaction costs about 2 ms of
-CPU and hands the GIL over about ten times, whatever its size; appending the same rows to
-a file costs one ``write`` and one ``fdatasync``. So the serving writer appends each group
-commit to ``<database>.journal`` and ``JournaledLog`` moves the journaled rows into the
-``interactions`` table a few times a second, before any read of the database and at
-shutdown.
+CPU and hands the GIL over about ten times, whatever its size, and now and then DuckDB
+checkpoints inside a commit (100 ms and more); appending the same rows to a file costs
+one ``write`` and one ``fdatasync``. So the serving writer appends each group commit to
+the current journal file, ``<database>.journal.<generation>``, and ``JournaledLog`` seals
+the file a few times a second (or sooner, before any read of the database) and starts
+the next generation; a flusher thread moves each sealed file's rows into the
+``interactions`` table and records its generation in ``journal_state`` in ONE
+transaction, then deletes the file.
 
 File: a header (magic, generation), then records (payload length, CRC-32, payload: the
-rows in ``BATCH_COLUMNS`` order as JSON). A flush inserts every journaled row and records
-the file's generation in ``journal_state`` in ONE transaction, then starts the file over
-with the next generation. Opening the store replays a journal whose generation is newer
-than the recorded one, so its rows land exactly once whatever the moment of a crash; a
-torn last record (a crash mid-append, never acknowledged) is dropped.
+rows in ``BATCH_COLUMNS`` order as JSON). Opening the store replays, in order, every
+journal file newer than the recorded generation, so each row lands exactly once whatever
+the moment of a crash; a torn last record (a crash mid-append, never acknowledged) is
+dropped.
 """
 
 from __future__ import annotations
@@ -44,11 +46,24 @@ _TS = serving.BATCH_COLUMNS.index("ts")
 Row = tuple[Any, ...]
 
 
-def journal_path(db_path: Path) -> Path | None:
-    """``<database>.journal``; None for an in-memory database (nothing outlives it)."""
+def journal_path(db_path: Path, generation: int) -> Path | None:
+    """``<database>.journal.<generation>``; None for an in-memory database."""
     if str(db_path) == ":memory:":
         return None
-    return db_path.with_name(db_path.name + ".journal")
+    return db_path.with_name(f"{db_path.name}.journal.{generation}")
+
+
+def journal_files(db_path: Path) -> list[tuple[int, Path]]:
+    """The journal files beside a database, oldest generation first."""
+    if str(db_path) == ":memory:":
+        return []
+    prefix = f"{db_path.name}.journal."
+    found = []
+    for path in db_path.parent.glob(f"{db_path.name}.journal.*"):
+        suffix = path.name[len(prefix):]
+        if suffix.isdigit():
+            found.append((int(suffix), path))
+    return sorted(found)
 
 
 def recorded_generation(cur: Any) -> int:
@@ -96,14 +111,14 @@ class Journal:
     def __init__(self, path: Path, generation: int) -> None:
         self.path = path
         self.generation = generation
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._start(generation)
-
-    def _start(self, generation: int) -> None:
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, _HEADER.pack(MAGIC, generation), 0)
-        os.fdatasync(self._fd)
-        self.generation = generation
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(self._fd, _HEADER.pack(MAGIC, generation))
+            os.fdatasync(self._fd)
+            _sync_directory(path.parent)  # the new name survives a power cut too
+        except OSError:
+            os.close(self._fd)
+            raise
         self.size = _HEADER.size
 
     def append(self, rows: Sequence[Row]) -> None:
@@ -118,132 +133,164 @@ class Journal:
             raise
         self.size += len(record)
 
-    def restart(self) -> None:
-        """Start over with the next generation (every row so far is in the database)."""
-        self._start(self.generation + 1)
-
     def close(self) -> None:
         os.close(self._fd)
 
 
+def _sync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def recover(store: Store) -> int:
-    """Move the rows of a journal left by a stopped or crashed server into the database
-    (exactly once); returns how many rows it moved."""
-    path = journal_path(store.db.path)
-    generation, rows = read_journal(path) if path is not None else (0, [])
-    if not rows:
-        return 0
-    with store.db.transaction() as cur:
-        if generation <= recorded_generation(cur):
-            return 0  # absorbed already: the crash came before the file started over
-        serving.insert_log(cur, serving.log_batch(rows))
-        _record_generation(cur, generation)
-    return len(rows)
+    """Move the rows of journal files left by a stopped or crashed server into the
+    database, oldest first and exactly once; returns how many rows it moved."""
+    moved = 0
+    for generation, path in journal_files(store.db.path):
+        with store.db.transaction() as cur:
+            if generation > recorded_generation(cur):
+                _, rows = read_journal(path)
+                if rows:
+                    serving.insert_log(cur, serving.log_batch(rows))
+                    moved += len(rows)
+                _record_generation(cur, generation)
+        path.unlink(missing_ok=True)
+    return moved
 
 
 class JournaledLog:
     """Group commits for the serving writer: journal first, the database in bulk.
 
-    ``commit`` is durable when it returns. Journaled rows reach DuckDB when ``due`` (enough
-    rows, or old enough), when a commit carries decision traces (they are read by id right
-    after the answer), before any other use of the database (``barrier``) and on
-    ``close``. Without a journal (in-memory database, or after the file failed) every
-    commit goes to DuckDB directly. Thread-safe."""
+    ``commit`` is durable when it returns. The current file is sealed and handed to the
+    flusher thread when ``due`` (enough rows, or old enough); a commit with decision traces
+    goes to DuckDB directly (they are read by id right after the answer); ``barrier``
+    (before any other use of the database) and ``close`` seal and move everything first.
+    Without a journal (in-memory database, or after a file failed) every commit goes to
+    DuckDB directly. Thread-safe.
+
+    Locks, always taken in this order: the database's write lock, ``_flush_lock`` (one
+    sealed file moved at a time, in order), ``_lock`` (the current file and its rows)."""
 
     def __init__(self, store: Store, *, max_rows: int = 5000, max_age_s: float = 0.2) -> None:
         self.store = store
         self.max_rows = max_rows
         self.max_age_s = max_age_s
-        self._lock = threading.RLock()
-        self._owner: int | None = None  # the thread flushing (its own reads pass through)
-        self._pending: list[Row] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._closing = False
+        self._flushing: int | None = None  # the thread moving rows (its reads pass through)
+        self._pending: list[Row] = []  # the rows in the current file
         self._since = 0.0
-        path = journal_path(store.db.path)
+        self._sealed: list[tuple[Journal, list[Row]]] = []  # oldest first
         self._journal: Journal | None = None
+        with store.db.transaction() as cur:
+            generation = recorded_generation(cur) + 1
+        path = journal_path(store.db.path, generation)
         if path is not None:
-            with store.db.transaction() as cur:
-                generation = recorded_generation(cur) + 1
             self._journal = Journal(path, generation)
+        self._thread = threading.Thread(target=self._run, name="nextbest-journal",
+                                        daemon=True)
+        self._thread.start()
         store.db.barrier = self.barrier
 
     def commit(self, rows: Sequence[Row], traces: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        if traces or self._journal is None:
-            self.flush(rows, traces)
-            return
         with self._lock:
-            journal = self._journal
+            journal = None if traces else self._journal
             if journal is not None:
                 journal.append(rows)
                 if not self._pending:
                     self._since = time.monotonic()
                 self._pending.extend(rows)
-                due = self.due()
-        if journal is None:  # given up meanwhile
-            self.flush(rows)
-            return
-        if due:
-            try:
-                self.flush()
-            except Exception:  # the rows are durable in the journal: the commit stands
-                log.exception("moving journaled rows into the database failed; retrying later")
+                if self._due():
+                    self._seal()
+                    self._wake.notify()
+        if journal is None:
+            serving.commit_batch(self.store, serving.log_batch(rows), traces)
 
-    def due(self) -> bool:
+    def _due(self) -> bool:
         return bool(self._pending) and (
             len(self._pending) >= self.max_rows
             or time.monotonic() - self._since >= self.max_age_s
         )
 
-    def flush(
-        self, rows: Sequence[Row] = (), traces: Sequence[tuple[str, dict[str, Any]]] = ()
-    ) -> None:
-        """Move the journaled rows (and ``rows``, ``traces``) into the database: ONE
-        transaction. Locks in this order only: the database's write lock, then ours (a
-        thread in a catalog transaction may pass the barrier)."""
-        with self.store.db.write_lock, self._lock:
-            self._flush_locked(rows, traces)
-
-    def tick(self) -> None:
-        """Flush if due (the writer calls this when it has nothing else to do)."""
-        if self.due():
-            self.flush()
+    def _seal(self) -> None:
+        """Hand the current file to the flusher and start the next generation (holds
+        ``_lock``). A file that cannot be started leaves the log without a journal."""
+        journal = self._journal
+        if journal is None or not self._pending:
+            return
+        self._sealed.append((journal, self._pending))
+        self._pending = []
+        self._journal = None
+        generation = journal.generation + 1
+        path = journal_path(self.store.db.path, generation)
+        try:
+            self._journal = Journal(path, generation) if path is not None else None
+        except OSError:
+            log.exception("a new journal file could not be started; committing directly")
 
     def barrier(self) -> None:
-        """Before a read of the database: every acknowledged row must be in it."""
-        if self._pending and self._owner != threading.get_ident():
+        """Before a use of the database: every acknowledged row must be in it."""
+        if (self._pending or self._sealed) and self._flushing != threading.get_ident():
             self.flush()
 
-    def _flush_locked(
-        self, rows: Sequence[Row] = (), traces: Sequence[tuple[str, dict[str, Any]]] = ()
-    ) -> None:
-        if not self._pending and not rows and not traces:
-            return
-        journal = self._journal
-        self._owner = threading.get_ident()
+    def flush(self) -> None:
+        """Seal the current file and move every sealed file into the database."""
+        with self.store.db.write_lock, self._flush_lock:
+            with self._lock:
+                self._seal()
+            self._move_sealed()
+
+    def _move_sealed(self) -> None:
+        """Holds the write lock and ``_flush_lock``: one transaction per sealed file."""
+        self._flushing = threading.get_ident()
         try:
-            serving.commit_batch(
-                self.store, serving.log_batch([*self._pending, *rows]), traces,
-                on_transaction=None if journal is None
-                else lambda cur: _record_generation(cur, journal.generation),
-            )
-            self._pending = []
-            if journal is not None:
-                try:
-                    journal.restart()
-                except OSError:
-                    # appending to the absorbed generation would hide rows from recovery
-                    log.exception("the journal could not start over; committing directly")
-                    self._journal = None
-                    journal.close()
+            while True:
+                with self._lock:
+                    if not self._sealed:
+                        return
+                    journal, rows = self._sealed[0]
+                serving.commit_batch(
+                    self.store, serving.log_batch(rows),
+                    on_transaction=lambda cur, g=journal.generation: _record_generation(cur, g),
+                )
+                with self._lock:
+                    self._sealed.pop(0)
+                journal.close()
+                journal.path.unlink(missing_ok=True)
         finally:
-            self._owner = None
+            self._flushing = None
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._closing and not self._sealed and not self._due():
+                    self._wake.wait(self.max_age_s / 2 if self._pending else None)
+                if self._closing:
+                    return
+            try:
+                self.flush()
+            except Exception:  # the rows stay journaled: retried, and replayed at start
+                log.exception("moving journaled rows into the database failed; retrying")
+                time.sleep(1.0)
 
     def close(self) -> None:
-        with self.store.db.write_lock, self._lock:
-            self._flush_locked()
+        """Move every journaled row into the database and stop the flusher."""
+        with self._lock:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join()
+        self.flush()
+        with self._lock:
             self.store.db.barrier = None
             if self._journal is not None:
                 self._journal.close()
+                self._journal.path.unlink(missing_ok=True)
                 self._journal = None
 
 
-__all__ = ["Journal", "JournaledLog", "journal_path", "read_journal", "recover"]
+__all__ = ["Journal", "JournaledLog", "journal_files", "journal_path", "read_journal", "recover"]
