@@ -62,8 +62,7 @@ class Runtime:
         self.config = config or ServingConfig()
         self.limiter = SlidingWindowLimiter(settings.rate_limit_per_minute,
                                             clock=clock or time.monotonic)
-        self.writer = GroupCommitWriter(self._commit, max_rows=self.config.max_write_rows,
-                                        idle=self._flush_due)
+        self.writer = GroupCommitWriter(self._commit, max_rows=self.config.max_write_rows)
         self._log: JournaledLog | None = None
         self.tenants: dict[str, TenantState] = {}
         self._store: Store | None = None
@@ -173,10 +172,6 @@ class Runtime:
         """Writer thread: make the rows durable (journal), then visible to the next decision."""
         with self._history_lock:
             self._commit_locked(rows, traces)
-
-    def _flush_due(self) -> None:
-        if self._log is not None:
-            self._log.tick()
 
     def _commit_locked(
         self, rows: Sequence[tuple[Any, ...]], traces: Sequence[tuple[str, dict[str, Any]]]

@@ -39,18 +39,9 @@ class WriteJob:
 
 
 class GroupCommitWriter:
-    def __init__(
-        self,
-        commit: CommitFn,
-        *,
-        max_rows: int = 5000,
-        idle: Callable[[], None] | None = None,
-        idle_s: float = 0.05,
-    ) -> None:
+    def __init__(self, commit: CommitFn, *, max_rows: int = 5000) -> None:
         self._commit = commit
         self.max_rows = max_rows
-        self._idle = idle  # called every ``idle_s`` while nothing is queued
-        self._idle_s = idle_s
         self._queue: list[WriteJob] = []
         self._cond = threading.Condition()
         self._stopping = False
@@ -95,10 +86,7 @@ class GroupCommitWriter:
     def _take(self) -> list[WriteJob] | None:
         with self._cond:
             while not self._queue and not self._stopping:
-                if self._idle is None:
-                    self._cond.wait()
-                elif not self._cond.wait(self._idle_s):
-                    return []  # idle: the caller runs ``idle``
+                self._cond.wait()
             if not self._queue:
                 return None
             jobs, size = [], 0
@@ -110,12 +98,6 @@ class GroupCommitWriter:
 
     def _run(self) -> None:
         while (jobs := self._take()) is not None:
-            if not jobs:
-                try:
-                    self._idle()  # type: ignore[misc]
-                except Exception:
-                    log.exception("the writer's idle task failed")
-                continue
             rows = [row for job in jobs for row in job.rows]
             traces = [t for job in jobs for t in job.traces]
             error: BaseException | None = None

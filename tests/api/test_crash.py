@@ -135,6 +135,7 @@ def test_acknowledged_interactions_survive_sigkill_exactly_once(pack: Pack, tmp_
             proc.wait()
             pytest.fail("the server did not stop on SIGTERM")
 
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     store = Store(db_path, pepper=PEPPER)
     rows = store.db.cursor().execute(
         "SELECT idempotency_key, count(*), min(id) FROM interactions "

@@ -106,12 +106,3 @@ def test_a_lone_item_is_not_kept_waiting(window: float) -> None:
     finally:
         batcher.close()
 
-
-def test_an_idle_writer_runs_its_idle_task() -> None:
-    ticks = threading.Event()
-    writer = GroupCommitWriter(lambda rows, traces: None, idle=ticks.set, idle_s=0.01)
-    writer.start()
-    try:
-        assert ticks.wait(2)
-    finally:
-        writer.stop()
