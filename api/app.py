@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from api.errors import install_error_handlers
 from api.middleware import ServingMiddleware
@@ -42,6 +43,22 @@ Errors share one envelope: `{"error": {"code", "message", "status", "details"?,
 "recommendationId"}}`; every response carries `x-request-id`. Requests are limited per tenant
 with a sliding one-minute window (`X-RateLimit-*` headers, `429` + `Retry-After`).
 """
+
+
+class ServingApp(FastAPI):
+    """FastAPI with ``ServingMiddleware`` outermost: every request gets its request id,
+    body limit and headers there, and a POST to a direct route (``api.direct``) goes
+    straight to it, past FastAPI's own middleware stack (error, telemetry and body-limit
+    layers that each wrap ``send``); everything else continues into that stack."""
+
+    serving: ServingMiddleware
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # what the stack would set: handlers find the app here
+        await self.serving(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -72,7 +89,7 @@ def create_app(
             gc.set_threshold(*thresholds)
             gc.unfreeze()
 
-    app = FastAPI(
+    app = ServingApp(
         title="nextbest",
         version="0.1.0",
         description=DESCRIPTION,
@@ -83,8 +100,8 @@ def create_app(
     app.state.runtime = runtime
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(ServingMiddleware, max_body_bytes=MAX_BODY_BYTES,
-                       direct={route.path: route for route in DIRECT_ROUTES})
+    app.serving = ServingMiddleware(app.dispatch, max_body_bytes=MAX_BODY_BYTES,
+                                    direct={route.path: route for route in DIRECT_ROUTES})
     for router in (*ROUTERS, *CATALOG_ROUTERS):
         app.include_router(router)
     for router in (metrics.router, experiments.router, interactions.router):

@@ -129,7 +129,18 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
                     media_type="application/json", headers=dict(exc.headers or {}))
 
 
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    """Anything else: logged here, answered with the envelope (no internals)."""
+    request_id = request_id_of(request.scope)
+    log.error("unhandled error in request %s", request_id, exc_info=exc)
+    context = request.scope.get("nextbest")
+    if context is not None:
+        context.logged = True
+    return internal_error_response(request_id)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _on_unexpected)
     app.add_exception_handler(NextbestError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -1,4 +1,4 @@
-"""The one ASGI middleware: request id, body-size limit, response headers, last-resort 500.
+"""The outermost ASGI layer: request id, body-size limit, response headers, last-resort 500.
 
 Written as a plain ASGI callable (no ``BaseHTTPMiddleware``): it wraps ``send`` to add the
 ``x-request-id`` header and whatever headers the request collected on the way (the rate
@@ -28,11 +28,12 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class RequestContext:
     """Per-request values shared between the middleware and the handlers (``scope``)."""
 
-    __slots__ = ("headers", "request_id")
+    __slots__ = ("headers", "logged", "request_id")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
         self.headers: list[tuple[bytes, bytes]] = []
+        self.logged = False  # an error handler logged the request's failure
 
 
 def context_of(scope: dict[str, Any]) -> RequestContext:
@@ -96,6 +97,7 @@ class ServingMiddleware:
         try:
             await target(scope, limited_receive, send_with_headers)
         except Exception:
-            log.exception("unhandled error in request %s", ctx.request_id)
+            if not ctx.logged:
+                log.exception("unhandled error in request %s", ctx.request_id)
             if not started:
                 await internal_error_response(ctx.request_id)(scope, receive, send_with_headers)
