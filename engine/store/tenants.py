@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -129,7 +128,7 @@ class ApiKeys:
         self._pepper = pepper
 
     def hash(self, raw_key: str) -> str:
-        return hmac.new(self._pepper, raw_key.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._pepper, raw_key.encode(), "sha256").hex()
 
     def create(
         self,
