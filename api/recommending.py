@@ -23,7 +23,6 @@ impose the holdout fallback flow, a variant's flow or a variant's creative weigh
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -65,14 +64,14 @@ Row = tuple[Any, ...]
 Resolved = tuple[Catalog, CompiledFlow]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RecommendJob:
     tenant_id: str
     body: RecommendRequest
     request: DecisionRequest
     request_id: str
     started: float
-    arm: Arm = NO_ARM
+    arm: Arm = NO_ARM  # set by the decide thread
 
 
 @dataclass
@@ -154,8 +153,7 @@ class Recommender:
             job: RecommendJob = pending.item
             try:
                 catalog = self.runtime.catalog(job.tenant_id)
-                arm = self.arms.arm(job.tenant_id, job.request.customer_id or "", catalog)
-                job = pending.item = dataclasses.replace(job, arm=arm)
+                job.arm = self.arms.arm(job.tenant_id, job.request.customer_id or "", catalog)
                 catalog, compiled = self._flow_for(job, catalog)
             except Exception as exc:
                 settle(pending, exc=_public(exc))
