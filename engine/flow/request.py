@@ -37,6 +37,13 @@ def _str_tuple(value: Any, name: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty_tuple(value: Any) -> bool:
+    return type(value) is tuple and not value
+
+
 @dataclass(frozen=True)
 class PlacementRequest:
     """One slot of a multi-placement request; ``limit`` defaults to the placement's maxSlots."""
@@ -70,21 +77,26 @@ class DecisionRequest:
     debug: bool = False
 
     def __post_init__(self) -> None:
+        # the defaults (the common request) skip their normalization: one per HTTP request
         _check_limit(self.limit, "limit")
         if not isinstance(self.attributes, Mapping):
             raise ValidationError("attributes must be an object", field="attributes")
-        object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
+        object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes))
+                           if self.attributes else _NO_ATTRIBUTES)
         for name in ("segments", "exclude_offers", "exclude_creatives"):
-            object.__setattr__(self, name, _str_tuple(getattr(self, name), name))
-        slots = tuple(
-            p
-            if isinstance(p, PlacementRequest)
-            else PlacementRequest(
-                str(p.get("placementId") or p.get("placement_id") or ""), p.get("limit")
+            value = getattr(self, name)
+            if not _empty_tuple(value):
+                object.__setattr__(self, name, _str_tuple(value, name))
+        if not _empty_tuple(self.placements):
+            slots = tuple(
+                p
+                if isinstance(p, PlacementRequest)
+                else PlacementRequest(
+                    str(p.get("placementId") or p.get("placement_id") or ""), p.get("limit")
+                )
+                for p in (self.placements or ())
             )
-            for p in (self.placements or ())
-        )
-        object.__setattr__(self, "placements", slots)
+            object.__setattr__(self, "placements", slots)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> DecisionRequest:
