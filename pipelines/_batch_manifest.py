@@ -21,6 +21,7 @@ import orjson
 import polars as pl
 
 from engine.errors import ConflictError, ValidationError
+from engine.store._db import fsync_directory
 
 MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
@@ -42,14 +43,6 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
@@ -57,7 +50,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
 
 
 def write_parquet_atomic(path: Path, frame: pl.DataFrame) -> None:
@@ -67,7 +60,7 @@ def write_parquet_atomic(path: Path, frame: pl.DataFrame) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
 
 
 def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -136,6 +136,15 @@ def _drop_views(cur: duckdb.DuckDBPyConnection) -> None:
             cur.unregister(name)
 
 
+def fsync_directory(path: Path) -> None:
+    """Make the names in a directory (a file just created or renamed) survive a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def pepper_for(db_path: Path, configured: str | None) -> bytes:
     """The API-key pepper: configured secret, else a random one kept beside the database."""
     if configured:

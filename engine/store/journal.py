@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from engine.store import serving
+from engine.store._db import fsync_directory
 
 if TYPE_CHECKING:
     from engine.store.store import Store
@@ -115,7 +116,7 @@ class Journal:
         try:
             os.write(self._fd, _HEADER.pack(MAGIC, generation))
             os.fdatasync(self._fd)
-            _sync_directory(path.parent)  # the new name survives a power cut too
+            fsync_directory(path.parent)  # the new name survives a power cut too
         except OSError:
             os.close(self._fd)
             raise
@@ -135,14 +136,6 @@ class Journal:
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-def _sync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def recover(store: Store) -> int:
