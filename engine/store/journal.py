@@ -74,7 +74,8 @@ def recorded_generation(cur: Any) -> int:
 
 
 def _record_generation(cur: Any, generation: int) -> None:
-    cur.execute("UPDATE journal_state SET generation = ?", [generation])
+    cur.execute("DELETE FROM journal_state")  # one row, whatever was there
+    cur.execute("INSERT INTO journal_state VALUES (?)", [generation])
 
 
 def read_journal(path: Path) -> tuple[int, list[Row]]:
