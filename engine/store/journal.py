@@ -196,12 +196,14 @@ class JournaledLog:
             journal = None if traces else self._journal
             if journal is not None:
                 journal.append(rows)
-                if not self._pending:
+                first = not self._pending
+                if first:
                     self._since = time.monotonic()
                 self._pending.extend(rows)
                 if self._due():
                     self._seal()
-                    self._wake.notify()
+                if first or self._sealed:
+                    self._wake.notify()  # the flusher times the rows' age from now on
         if journal is None:
             serving.commit_batch(self.store, serving.log_batch(rows), traces)
 

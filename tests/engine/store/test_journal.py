@@ -81,6 +81,21 @@ def test_reads_of_the_database_see_journaled_rows(db: Path) -> None:
         store.close()
 
 
+def test_rows_move_in_once_old_enough_with_nothing_else_happening(db: Path) -> None:
+    store = Store(db, pepper="test-pepper")
+    log = JournaledLog(store, max_age_s=0.05)
+    try:
+        time.sleep(0.05)  # the flusher is idle, waiting for work
+        log.commit([row(1)], [])
+        deadline = time.monotonic() + 10
+        while journaled(db) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert journaled(db) == []  # moved without a read or a close asking for it
+    finally:
+        log.close()
+        store.close()
+
+
 def test_the_flusher_moves_rows_once_due(db: Path) -> None:
     store = Store(db, pepper="test-pepper")
     log = JournaledLog(store, max_rows=3, max_age_s=0.05)
